@@ -1,0 +1,4 @@
+/** nn operators. */
+import type { OpSchema } from './schema.js';
+
+export const NN_OPS: OpSchema[] = [];

@@ -1,0 +1,4 @@
+/** quant operators. */
+import type { OpSchema } from './schema.js';
+
+export const QUANT_OPS: OpSchema[] = [];

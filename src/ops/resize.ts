@@ -1,0 +1,4 @@
+/** resize operators. */
+import type { OpSchema } from './schema.js';
+
+export const RESIZE_OPS: OpSchema[] = [];

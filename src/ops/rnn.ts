@@ -1,0 +1,4 @@
+/** rnn operators. */
+import type { OpSchema } from './schema.js';
+
+export const RNN_OPS: OpSchema[] = [];

@@ -1,0 +1,206 @@
+/**
+ * Helpers shared by the op families: common shape rules, axis handling, and the numeric plumbing
+ * of the reference kernels (numbers in, typed storage out, numpy broadcasting).
+ */
+import { type DType, arrayType, is64Bit } from '../ir/dtype.js';
+import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from '../ir/float16.js';
+import { broadcastShapes, normAxis } from '../ir/dims.js';
+import { Tensor, shapeSize } from '../ir/tensor.js';
+import type { Shape } from '../ir/types.js';
+import type { InferContext, KernelContext } from './schema.js';
+
+// ---------------------------------------------------------------- shape rules
+
+/** Output 0 has input 0's type (elementwise unary ops). */
+export function sameAsInput(ctx: InferContext): void {
+  ctx.output(0, ctx.dtype(0), ctx.shape(0));
+}
+
+/** Output 0 is the broadcast of all present inputs; dtype from input 0 unless given. */
+export function broadcastInfer(ctx: InferContext, dtype?: DType): void {
+  const shapes: Shape[] = [];
+  for (let i = 0; i < ctx.numInputs; i++) {
+    if (!ctx.hasInput(i)) continue;
+    const s = ctx.shape(i);
+    if (!s) {
+      ctx.output(0, dtype ?? ctx.dtype(0), undefined);
+      return;
+    }
+    shapes.push(s);
+  }
+  const out = broadcastShapes(shapes);
+  if (typeof out === 'string') ctx.fail(out);
+  ctx.output(0, dtype ?? ctx.dtype(0), out);
+}
+
+/** Normalises an axis or fails naming it. */
+export function axisOf(ctx: InferContext | KernelContext, axis: number, rank: number): number {
+  const a = normAxis(axis, rank);
+  if (a === undefined) return ctx.fail(`axis ${axis} is out of range for rank ${rank}`);
+  return a;
+}
+
+/** Integer elements of a constant input (axes, pads, shape tensors). */
+export function intsOf(t: Tensor): number[] {
+  return t.toNumbers();
+}
+
+// ---------------------------------------------------------------- kernels: numbers in and out
+
+/** The elements of a tensor as JS numbers (int64 exact up to 2^53; float16/bfloat16 decoded). */
+export function numbers(t: Tensor): ArrayLike<number> {
+  switch (t.dtype) {
+    case 'float32':
+    case 'float64':
+    case 'int8':
+    case 'uint8':
+    case 'int16':
+    case 'uint16':
+    case 'int32':
+    case 'uint32':
+    case 'bool':
+      return t.data as ArrayLike<number>;
+    default:
+      return t.toNumbers();
+  }
+}
+
+/** Builds a tensor from numbers, converting to the dtype's storage (rounding, wrapping, encoding). */
+export function fromNumbers(dtype: DType, dims: readonly number[], values: ArrayLike<number>): Tensor {
+  const n = shapeSize(dims);
+  if (dtype === 'float16' || dtype === 'bfloat16') {
+    const enc = dtype === 'float16' ? floatToHalf : floatToBfloat16;
+    const out = new Uint16Array(n);
+    for (let i = 0; i < n; i++) out[i] = enc(values[i]);
+    return Tensor.from(dtype, dims, out);
+  }
+  if (dtype === 'bool') {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) out[i] = values[i] ? 1 : 0;
+    return Tensor.from(dtype, dims, out);
+  }
+  if (is64Bit(dtype))
+    return Tensor.from(
+      dtype,
+      dims,
+      Array.from({ length: n }, (_, i) => values[i]),
+    );
+  const Ctor = arrayType(dtype);
+  if (!Ctor || Ctor === BigInt64Array || Ctor === BigUint64Array) throw new Error(`cannot make ${dtype} tensors from numbers`);
+  const out = new (Ctor as Float32ArrayConstructor)(n);
+  for (let i = 0; i < n; i++) out[i] = values[i];
+  return Tensor.from(dtype, dims, out);
+}
+
+export function decode16(dtype: DType, bits: number): number {
+  return dtype === 'bfloat16' ? bfloat16ToFloat(bits) : halfToFloat(bits);
+}
+
+/** Row-major strides of a shape. */
+export function strides(dims: readonly number[]): number[] {
+  const s = new Array<number>(dims.length);
+  let acc = 1;
+  for (let i = dims.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= dims[i];
+  }
+  return s;
+}
+
+/** For each element of `out`, the index of the element of a tensor of shape `dims` broadcast to it. */
+export function broadcastIndices(dims: readonly number[], out: readonly number[]): Int32Array | Float64Array {
+  const n = shapeSize(out);
+  const idx = n < 2 ** 31 ? new Int32Array(n) : new Float64Array(n);
+  const rank = out.length;
+  const offset = rank - dims.length;
+  const inStrides = strides(dims);
+  const eff = out.map((_, i) => {
+    const k = i - offset;
+    return k < 0 || dims[k] === 1 ? 0 : inStrides[k];
+  });
+  const counter = new Array<number>(rank).fill(0);
+  let pos = 0;
+  for (let i = 0; i < n; i++) {
+    idx[i] = pos;
+    for (let d = rank - 1; d >= 0; d--) {
+      counter[d]++;
+      pos += eff[d];
+      if (counter[d] < out[d]) break;
+      pos -= eff[d] * counter[d];
+      counter[d] = 0;
+    }
+  }
+  return idx;
+}
+
+/** Static broadcast shape of concrete tensors. */
+export function broadcastDims(ctx: KernelContext, ...dims: Array<readonly number[]>): number[] {
+  const out = broadcastShapes(dims);
+  if (typeof out === 'string') ctx.fail(out);
+  return out as number[];
+}
+
+/** Elementwise op over broadcast inputs, computed in JS numbers. */
+export function mapBroadcast(ctx: KernelContext, inputs: Tensor[], outDtype: DType, fn: (...xs: number[]) => number): Tensor {
+  const dims = broadcastDims(ctx, ...inputs.map((t) => t.dims));
+  const n = shapeSize(dims);
+  const vals = inputs.map((t) => numbers(t));
+  const maps = inputs.map((t) => broadcastIndices(t.dims, dims));
+  const out = new Float64Array(n);
+  const args = new Array<number>(inputs.length);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < inputs.length; k++) args[k] = vals[k][maps[k][i]];
+    out[i] = fn(...args);
+  }
+  return fromNumbers(outDtype, dims, out);
+}
+
+/** Elementwise unary op computed in JS numbers; keeps the dtype unless given. */
+export function mapUnary(t: Tensor, fn: (x: number) => number, outDtype: DType = t.dtype): Tensor {
+  const v = numbers(t);
+  const out = new Float64Array(v.length);
+  for (let i = 0; i < v.length; i++) out[i] = fn(v[i]);
+  return fromNumbers(outDtype, t.dims, out);
+}
+
+/** Rounds a float32 computation result as float32 would. */
+export const f32 = Math.fround;
+
+/**
+ * A tensor of shape `dims` whose i-th element is element `src[i]` of `t`. Data movement ops
+ * (Transpose, Gather, Slice, Expand, Tile, …) are this one copy with different index maps; it
+ * works for every dtype, strings and int64 included, without going through numbers.
+ */
+export function takeElements(t: Tensor, dims: readonly number[], src: ArrayLike<number>): Tensor {
+  const n = shapeSize(dims);
+  if (src.length !== n) throw new Error(`index map has ${src.length} entries for ${n} elements`);
+  if (t.dtype === 'string') {
+    const s = t.stringBytes;
+    return Tensor.fromStrings(
+      dims,
+      Array.from({ length: n }, (_, i) => s[src[i]]),
+    );
+  }
+  if (t.dtype === 'int4' || t.dtype === 'uint4' || t.dtype === 'float4e2m1') {
+    const bytes = t.bytes;
+    const out = new Uint8Array(Math.ceil(n / 2));
+    for (let i = 0; i < n; i++) {
+      const j = src[i];
+      const nib = j & 1 ? bytes[j >> 1] >> 4 : bytes[j >> 1] & 0xf;
+      out[i >> 1] |= i & 1 ? nib << 4 : nib;
+    }
+    return Tensor.fromBytes(t.dtype, dims, out);
+  }
+  const data = t.data;
+  const Ctor = data.constructor as new (n: number) => typeof data;
+  const out = new Ctor(n);
+  for (let i = 0; i < n; i++) out[i] = data[src[i]];
+  return Tensor.from(t.dtype, dims, out);
+}
+
+/** Identity index map 0..n-1. */
+export function iota(n: number): Int32Array {
+  const a = new Int32Array(n);
+  for (let i = 0; i < n; i++) a[i] = i;
+  return a;
+}

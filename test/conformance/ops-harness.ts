@@ -1,0 +1,136 @@
+/**
+ * The ONNX node tests as a check of our own op knowledge:
+ * - shape inference: the test model's declared output types are erased, inference runs, and the
+ *   inferred dtype and shape must equal those of the expected output tensors;
+ * - reference kernels: tests whose every node has a kernel run on the reference interpreter and
+ *   must match the expected outputs with the suite's tolerance.
+ */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { readOnnx, readTensorProto } from '../../src/formats/onnx/read.js';
+import { isInteger } from '../../src/ir/dtype.js';
+import type { Model, Value } from '../../src/ir/graph.js';
+import { Tensor } from '../../src/ir/tensor.js';
+import { type ValueType, formatShape } from '../../src/ir/types.js';
+import { inferShapes } from '../../src/ops/infer.js';
+import { Interpreter } from '../../src/runtime/reference.js';
+import { REFERENCE_DEVIATIONS, TESTDATA, compareTensors } from './harness.js';
+
+export type Check = { status: 'pass' } | { status: 'fail'; reason: string } | { status: 'skip'; reason: string };
+
+function firstDataSet(dir: string): string | undefined {
+  const sets = readdirSync(dir)
+    .filter((d) => d.startsWith('test_data_set_'))
+    .sort();
+  return sets.length > 0 ? join(dir, sets[0]) : undefined;
+}
+
+function loadModel(dir: string): Model {
+  return readOnnx(readFileSync(join(dir, 'model.onnx')), { source: dir });
+}
+
+/** ONNX 1.12 stores bfloat16 test tensors as their uint16 bit patterns; view them as declared. */
+function asDeclared(t: Tensor, declared: ValueType | undefined): Tensor {
+  if (t.dtype === 'uint16' && declared?.kind === 'tensor' && declared.dtype === 'bfloat16')
+    return Tensor.fromBytes('bfloat16', t.dims, t.bytes);
+  return t;
+}
+
+function expectedOutputs(set: string, outputs: Value[]): Array<Tensor | undefined> {
+  return outputs.map((v, i) => {
+    const f = join(set, `output_${i}.pb`);
+    if (!existsSync(f)) return undefined;
+    try {
+      return asDeclared(readTensorProto(readFileSync(f)), v.type);
+    } catch {
+      return undefined;
+    }
+  });
+}
+
+function readInputs(set: string, inputs: Value[]): Tensor[] {
+  return inputs.map((v, i) => asDeclared(readTensorProto(readFileSync(join(set, `input_${i}.pb`))), v.type));
+}
+
+/**
+ * Small integer and scalar inputs (shapes, axes, indices, Range bounds) become constants: in
+ * real models they are constants, and shapes that depend on them can only be inferred then.
+ */
+function constantizeSmallInputs(model: Model, set: string): void {
+  const g = model.graph;
+  const real = g.inputs.filter((v) => !v.initializer);
+  const values = readInputs(set, real);
+  real.forEach((v, i) => {
+    const t = values[i];
+    if (t.size > 64 || !(isInteger(t.dtype) || t.rank === 0)) return;
+    v.initializer = t;
+    g.initializers.push(v);
+    g.inputs.splice(g.inputs.indexOf(v), 1);
+  });
+}
+
+/** Erases every non-input type, infers, and compares with the expected output tensors. */
+export function checkShapes(suite: string, name: string): Check {
+  const dir = join(TESTDATA, suite, name);
+  const model = loadModel(dir);
+  const g = model.graph;
+  const set = firstDataSet(dir);
+  if (!set) return { status: 'skip', reason: 'no test data' };
+  if ([...g.inputs, ...g.outputs].some((v) => v.type && v.type.kind !== 'tensor')) return { status: 'skip', reason: 'non-tensor values' };
+  const expected = expectedOutputs(set, g.outputs);
+  constantizeSmallInputs(model, set);
+  for (const n of g.allNodes()) for (const v of n.outputs) if (v) v.type = undefined;
+  // Inputs fed from test data have static shapes in the model already.
+  const report = inferShapes(model);
+  if (report.unknownOps.size > 0) return { status: 'skip', reason: `no shape rule for ${[...report.unknownOps.keys()].join(', ')}` };
+  if (report.problems.length > 0) return { status: 'fail', reason: report.problems.map((p) => `${p.node}: ${p.message}`).join('; ') };
+  for (let i = 0; i < g.outputs.length; i++) {
+    const v = g.outputs[i];
+    const e = expected[i];
+    if (!e) continue;
+    const t = v.type;
+    if (t?.kind !== 'tensor') return { status: 'fail', reason: `output ${v.name}: nothing inferred` };
+    if (t.dtype !== e.dtype) return { status: 'fail', reason: `output ${v.name}: inferred ${t.dtype}, expected ${e.dtype}` };
+    const shape = t.shape;
+    const ok = shape && shape.length === e.dims.length && shape.every((d, k) => d === e.dims[k]);
+    if (!ok) return { status: 'fail', reason: `output ${v.name}: inferred ${formatShape(shape)}, expected [${e.dims.join(',')}]` };
+  }
+  return { status: 'pass' };
+}
+
+/** Runs a test on the reference interpreter, when every op has a kernel. */
+export function checkKernels(suite: string, name: string): Check {
+  const dir = join(TESTDATA, suite, name);
+  const model = loadModel(dir);
+  const g = model.graph;
+  const interp = new Interpreter(model);
+  const missing = interp.missingKernels(g);
+  if (missing.length > 0) return { status: 'skip', reason: `no kernel for ${missing.join(', ')}` };
+  if ([...g.inputs, ...g.outputs].some((v) => v.type && v.type.kind !== 'tensor'))
+    return { status: 'skip', reason: 'non-tensor inputs or outputs' };
+  for (const set of readdirSync(dir).filter((d) => d.startsWith('test_data_set_'))) {
+    const path = join(dir, set);
+    const realInputs = g.inputs.filter((v) => !v.initializer);
+    const values = readInputs(path, realInputs);
+    const feeds = new Map(realInputs.map((v, i) => [v, values[i]]));
+    const expected = expectedOutputs(path, g.outputs);
+    let outs: Tensor[];
+    try {
+      outs = interp.runGraph(
+        g,
+        g.inputs.map((v) => feeds.get(v)),
+      );
+    } catch (e) {
+      return { status: 'fail', reason: (e as Error).message };
+    }
+    for (let i = 0; i < outs.length; i++) {
+      const e = expected[i];
+      if (!e) continue;
+      const diff = compareTensors(e, outs[i]);
+      const deviation = REFERENCE_DEVIATIONS[name];
+      if (diff && deviation) return { status: 'skip', reason: `the reference output is off the spec: ${deviation}` };
+      if (diff) return { status: 'fail', reason: `output ${g.outputs[i].name}: ${diff}` };
+    }
+  }
+  return { status: 'pass' };
+}
