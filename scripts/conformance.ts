@@ -4,7 +4,7 @@
  * `--markdown` rewrites the results section of docs/conformance.md.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { type Outcome, SUITES, listCases, runCase, testDataAvailable } from '../test/conformance/harness.js';
+import { listCases, type Outcome, runCase, SUITES, testDataAvailable } from '../test/conformance/harness.js';
 import { checkKernels, checkShapes } from '../test/conformance/ops-harness.js';
 
 const args = process.argv.slice(2);

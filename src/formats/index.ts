@@ -1,12 +1,12 @@
 /** Reading any supported model format from bytes (browser-safe: no file system here). */
 import { badInput } from '../errors.js';
 import type { Model } from '../ir/graph.js';
-import { type ModelFormat, detectFormat } from './detect.js';
+import { detectFormat, type ModelFormat } from './detect.js';
 import { type ReadOptions, readOnnx } from './onnx/read.js';
 
 export { detectFormat, type ModelFormat } from './detect.js';
-export { readOnnx, readTensorProto, type ExternalDataResolver, type ReadOptions } from './onnx/read.js';
-export { writeOnnx, writeTensorProto, needsExternalData, tensorBytes, type WriteOptions, type WrittenModel } from './onnx/write.js';
+export { type ExternalDataResolver, type ReadOptions, readOnnx, readTensorProto } from './onnx/read.js';
+export { needsExternalData, tensorBytes, type WriteOptions, type WrittenModel, writeOnnx, writeTensorProto } from './onnx/write.js';
 
 const FORMAT_NAMES: Record<ModelFormat, string> = {
   onnx: 'ONNX',

@@ -20,7 +20,7 @@ import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { badInput, firstLine } from '../errors.js';
 import { readModel } from '../formats/index.js';
 import { checkExternalLocation } from '../formats/onnx/read.js';
-import { type WrittenModel, needsExternalData, writeOnnx } from '../formats/onnx/write.js';
+import { needsExternalData, type WrittenModel, writeOnnx } from '../formats/onnx/write.js';
 import type { Model } from '../ir/graph.js';
 
 /** Reads a whole file, with one clear line for the usual failures. */

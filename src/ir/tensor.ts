@@ -4,7 +4,7 @@
  * first use of `data` (without a copy when the bytes are suitably aligned).
  */
 import { badInput } from '../errors.js';
-import { type DType, type TypedArray, arrayType, byteLength, is64Bit, lanes } from './dtype.js';
+import { arrayType, byteLength, type DType, is64Bit, lanes, type TypedArray } from './dtype.js';
 import { bfloat16ToFloat, halfToFloat } from './float16.js';
 
 export type Metadata = Array<[string, string]>;

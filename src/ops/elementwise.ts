@@ -2,11 +2,12 @@
  * Elementwise operators: unary math and activations, broadcasting binary arithmetic, comparison
  * and logic, variadic Sum/Mean/Max/Min, Where, Clip, Cast. Spec: https://onnx.ai/onnx/operators/
  */
+
+import { dimAdd, dimDiv, dimMul, dimSub } from '../ir/dims.js';
 import { type DType, dtypeFromCode, isFloat, isInteger } from '../ir/dtype.js';
 import { Tensor } from '../ir/tensor.js';
-import type { InferContext, KernelContext, OpSchema } from './schema.js';
-import { dimAdd, dimDiv, dimMul, dimSub } from '../ir/dims.js';
 import type { Dim } from '../ir/types.js';
+import type { InferContext, KernelContext, OpSchema } from './schema.js';
 import { broadcastInfer, fromNumbers, mapBroadcast, mapUnary, numbers, sameAsInput } from './util.js';
 
 type Unary = (x: number, ctx: KernelContext) => number;
@@ -88,11 +89,10 @@ const UNARY: OpSchema[] = [
   }),
   unary('LeakyRelu', (x, c) => (x >= 0 ? x : attr(c, 'alpha', 0.01) * x), { alpha: 'float' }),
   unary('Elu', (x, c) => (x >= 0 ? x : attr(c, 'alpha', 1) * (Math.exp(x) - 1)), { alpha: 'float' }),
-  unary(
-    'Selu',
-    (x, c) => attr(c, 'gamma', 1.0507010221481323) * (x > 0 ? x : attr(c, 'alpha', 1.6732631921768188) * (Math.exp(x) - 1)),
-    { alpha: 'float', gamma: 'float' },
-  ),
+  unary('Selu', (x, c) => attr(c, 'gamma', 1.0507010221481323) * (x > 0 ? x : attr(c, 'alpha', 1.6732631921768188) * (Math.exp(x) - 1)), {
+    alpha: 'float',
+    gamma: 'float',
+  }),
   unary(
     'Celu',
     (x, c) => {

@@ -8,12 +8,12 @@
  */
 import { badInput } from '../errors.js';
 import type { DType } from '../ir/dtype.js';
-import { type Graph, type Model, type Node, type Value, isOnnxDomain } from '../ir/graph.js';
+import { type Graph, isOnnxDomain, type Model, type Node, type Value } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
-import { type Dim, type Shape, type TensorType, type ValueType, formatShape, formatType } from '../ir/types.js';
+import { type Dim, formatShape, formatType, type Shape, type TensorType, type ValueType } from '../ir/types.js';
+import { constantOf } from './constants.js';
 import { defaultRegistry } from './index.js';
 import type { OpRegistry } from './registry.js';
-import { constantOf } from './constants.js';
 import type { InferContext, KernelContext } from './schema.js';
 
 export interface InferOptions {

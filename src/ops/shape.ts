@@ -5,7 +5,7 @@
  * so exporters' shape subgraphs keep `N` symbolic and fold once `--input-shape` fixes it.
  */
 import { broadcastShapes, dimAdd, dimDiv, dimProduct, normAxis } from '../ir/dims.js';
-import { Tensor, shapeSize } from '../ir/tensor.js';
+import { shapeSize, Tensor } from '../ir/tensor.js';
 import type { Dim, Shape } from '../ir/types.js';
 import { constantNodeValue } from './constants.js';
 import type { InferContext, KernelContext, OpSchema } from './schema.js';

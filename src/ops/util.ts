@@ -2,10 +2,11 @@
  * Helpers shared by the op families: common shape rules, axis handling, and the numeric plumbing
  * of the reference kernels (numbers in, typed storage out, numpy broadcasting).
  */
-import { type DType, arrayType, is64Bit } from '../ir/dtype.js';
-import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from '../ir/float16.js';
+
 import { broadcastShapes, normAxis } from '../ir/dims.js';
-import { Tensor, shapeSize } from '../ir/tensor.js';
+import { arrayType, type DType, is64Bit } from '../ir/dtype.js';
+import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from '../ir/float16.js';
+import { shapeSize, Tensor } from '../ir/tensor.js';
 import type { Shape } from '../ir/types.js';
 import type { InferContext, KernelContext } from './schema.js';
 

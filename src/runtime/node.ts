@@ -7,7 +7,7 @@ import { needsExternalData, writeOnnx } from '../formats/onnx/write.js';
 import { writeAtomically } from '../io/files.js';
 import type { Model } from '../ir/graph.js';
 import type { Backend } from './backend.js';
-import { type OrtModule, makeOrtBackend } from './ort.js';
+import { makeOrtBackend, type OrtModule } from './ort.js';
 
 let instance: Backend | undefined;
 

@@ -5,10 +5,10 @@
  */
 import type * as OrtCommon from 'onnxruntime-common';
 import { badInput, firstLine } from '../errors.js';
+import { writeOnnx } from '../formats/onnx/write.js';
 import type { DType, TypedArray } from '../ir/dtype.js';
 import type { Model } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
-import { writeOnnx } from '../formats/onnx/write.js';
 import type { Backend, Feeds, Session, SessionOptions } from './backend.js';
 
 export interface OrtModule {

@@ -3,14 +3,14 @@
  * constant folding, tests and small models in places without onnxruntime — correct, simple and
  * slow. It follows the same Backend interface as onnxruntime.
  */
-import { MobilizeError, badInput } from '../errors.js';
-import { type Graph, type Model, type Node, type Value, isOnnxDomain } from '../ir/graph.js';
-import type { Tensor } from '../ir/tensor.js';
+import { badInput, MobilizeError } from '../errors.js';
 import { readOnnx } from '../formats/onnx/read.js';
+import { type Graph, isOnnxDomain, type Model, type Node, type Value } from '../ir/graph.js';
+import type { Tensor } from '../ir/tensor.js';
+import { constantOf } from '../ops/constants.js';
 import { defaultRegistry } from '../ops/index.js';
 import type { OpRegistry } from '../ops/registry.js';
 import type { KernelContext } from '../ops/schema.js';
-import { constantOf } from '../ops/constants.js';
 import type { Backend, Feeds, Session } from './backend.js';
 
 export class KernelError extends MobilizeError {}

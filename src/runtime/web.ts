@@ -1,7 +1,7 @@
 /** The onnxruntime-web backend (browser; WASM). */
 import * as ort from 'onnxruntime-web';
 import type { Backend } from './backend.js';
-import { type OrtModule, makeOrtBackend } from './ort.js';
+import { makeOrtBackend, type OrtModule } from './ort.js';
 
 let instance: Backend | undefined;
 

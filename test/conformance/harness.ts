@@ -5,7 +5,7 @@
  * cannot be judged that way are skipped with a written reason; every other outcome is a pass or
  * a failure.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readOnnx, readTensorProto, tensorFromProto } from '../../src/formats/onnx/read.js';
 import { onnx } from '../../src/formats/onnx/schema.js';
@@ -13,7 +13,7 @@ import { writeOnnx } from '../../src/formats/onnx/write.js';
 import { dtypeCode } from '../../src/ir/dtype.js';
 import type { Graph, Model, Value } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
-import { type ValueType, tensorType } from '../../src/ir/types.js';
+import { tensorType, type ValueType } from '../../src/ir/types.js';
 import type { Session } from '../../src/runtime/backend.js';
 import { nodeBackend } from '../../src/runtime/node.js';
 import { ortSupportsType } from '../../src/runtime/ort.js';

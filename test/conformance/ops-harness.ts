@@ -5,16 +5,16 @@
  * - reference kernels: tests whose every node has a kernel run on the reference interpreter and
  *   must match the expected outputs with the suite's tolerance.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readOnnx, readTensorProto } from '../../src/formats/onnx/read.js';
 import { isInteger } from '../../src/ir/dtype.js';
 import type { Model, Value } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
-import { type ValueType, formatShape } from '../../src/ir/types.js';
+import { formatShape, type ValueType } from '../../src/ir/types.js';
 import { inferShapes } from '../../src/ops/infer.js';
 import { Interpreter } from '../../src/runtime/reference.js';
-import { REFERENCE_DEVIATIONS, TESTDATA, compareTensors } from './harness.js';
+import { compareTensors, REFERENCE_DEVIATIONS, TESTDATA } from './harness.js';
 
 export type Check = { status: 'pass' } | { status: 'fail'; reason: string } | { status: 'skip'; reason: string };
 

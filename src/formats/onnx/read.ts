@@ -8,9 +8,9 @@
  */
 import { badInput, firstLine, isMobilizeError } from '../../errors.js';
 import type { Attribute } from '../../ir/attributes.js';
-import { type DType, byteLength, dtypeFromCode, lanes } from '../../ir/dtype.js';
+import { byteLength, type DType, dtypeFromCode, lanes } from '../../ir/dtype.js';
 import { Graph, Model, type ModelFunction, type Node, type Value } from '../../ir/graph.js';
-import { type Metadata, type SparseTensor, Tensor, shapeSize } from '../../ir/tensor.js';
+import { type Metadata, type SparseTensor, shapeSize, Tensor } from '../../ir/tensor.js';
 import type { Dim, ValueType } from '../../ir/types.js';
 import { type Int64, int64ToNumber, onnx, readerFor } from './schema.js';
 

@@ -10,7 +10,7 @@ import { onnx } from './proto/onnx.js';
 $protobuf.util.Long = Long;
 $protobuf.configure();
 
-export { onnx, Long };
+export { Long, onnx };
 export type Int64 = number | Long | null | undefined;
 
 const TWO_63 = 2 ** 63;
