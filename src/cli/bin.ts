@@ -1,0 +1,4 @@
+/** Entry point of the `mobilize` executable. */
+import { main } from './main.js';
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,31 @@
+/** Progress bars on stderr (only on a terminal, so logs and pipes stay clean). */
+import cliProgress from 'cli-progress';
+
+export interface Progress {
+  tick(n?: number, payload?: Record<string, string | number>): void;
+  stop(): void;
+}
+
+const silent: Progress = { tick() {}, stop() {} };
+
+export function progressBar(label: string, total: number, unit = 'items'): Progress {
+  if (!process.stderr.isTTY || process.env.MOBILIZE_NO_PROGRESS) return silent;
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | {eta_formatted} left`,
+      hideCursor: true,
+      clearOnComplete: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, 0);
+  return {
+    tick(n = 1, payload) {
+      bar.increment(n, payload);
+    },
+    stop() {
+      bar.stop();
+    },
+  };
+}
