@@ -7,10 +7,19 @@ export class MobilizeError extends Error {
   readonly exitCode: 1 | 2;
 
   constructor(message: string, options: { exitCode?: 1 | 2; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(oneLine(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'MobilizeError';
     this.exitCode = options.exitCode ?? 2;
   }
+}
+
+/**
+ * Messages quote names taken from files, which a hostile file can fill with newlines, escape
+ * sequences or megabytes of text: show control characters escaped and cut the message short.
+ */
+function oneLine(message: string): string {
+  const clean = message.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return clean.length > 1000 ? `${clean.slice(0, 1000)}…` : clean;
 }
 
 /** Bad input: a model, dataset, flag or file the user gave that we cannot take. Exit code 2. */

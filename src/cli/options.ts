@@ -13,7 +13,7 @@ export function parseInputShapes(specs: string[] | undefined): Record<string, Sh
     const colon = spec.lastIndexOf(':');
     const name = colon >= 0 ? spec.slice(0, colon) : '';
     const dimsText = colon >= 0 ? spec.slice(colon + 1) : spec;
-    if (!/^[A-Za-z0-9_]+(x[A-Za-z0-9_]+)*$/.test(dimsText)) {
+    if (!/^(\d+|[A-Za-z_][A-Za-z0-9_]*)(x(\d+|[A-Za-z_][A-Za-z0-9_]*))*$/.test(dimsText)) {
       throw badInput(`--input-shape "${spec}": expected name:1x3x224x224 (dims separated by x)`);
     }
     const dims: Dim[] = dimsText.split('x').map((d) => {

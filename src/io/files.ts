@@ -105,6 +105,8 @@ export interface SaveOptions {
   externalData?: boolean | 'auto';
   /** Paths that must not be overwritten (the inputs). */
   protect?: string[];
+  /** Initializers smaller than this stay inside the .onnx file (default 1024 bytes). */
+  externalMinBytes?: number;
 }
 
 export interface SavedModel {
@@ -139,7 +141,7 @@ export function saveModel(model: Model, path: string, options: SaveOptions = {})
   const external = mode === true || (mode === 'auto' && needsExternalData(model));
   const location = `${basename(path)}.data`;
   if (external) assertNotInput(join(folder, location), options.protect ?? []);
-  const written: WrittenModel = writeOnnx(model, external ? { externalData: { location } } : {});
+  const written: WrittenModel = writeOnnx(model, external ? { externalData: { location, minBytes: options.externalMinBytes } } : {});
   return writeAtomically(path, written);
 }
 

@@ -59,6 +59,9 @@ export class Tensor {
     if (!Ctor) throw new Error('string tensors are made with Tensor.fromStrings');
     const count =
       dtype === 'int4' || dtype === 'uint4' || dtype === 'float4e2m1' ? byteLength(dtype, shapeSize(dims)) : shapeSize(dims) * lanes(dtype);
+    if (values.length !== count) {
+      throw badInput(`tensor has ${values.length} elements but ${dtype}[${dims.join(',')}] needs ${count}`);
+    }
     let view: TypedArray;
     if (values instanceof Ctor) {
       view = values;

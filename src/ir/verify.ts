@@ -83,7 +83,7 @@ function checkGraph(g: Graph, outer: Set<Value>, issues: VerifyIssue[], options:
     node.inputs.forEach((v, i) => {
       if (!v) return;
       if (!defined.has(v)) {
-        const later = v.producer && v.producer.graph === g;
+        const later = v.producer !== undefined && isAncestorOrSelf(v.producer.graph, g);
         add(
           where,
           later ? `reads "${v.name}" before it is computed (nodes out of order, or a cycle)` : `reads "${v.name}", which nothing defines`,
@@ -125,4 +125,9 @@ function checkAttributes(node: Node, registry: OpRegistry, add: (where: string, 
     if (!want || a.refAttrName !== undefined) continue;
     if (a.type !== want) add(node.describe(), `attribute "${name}" is ${a.type}, but ${node.opType} takes ${want}`);
   }
+}
+
+function isAncestorOrSelf(a: Graph, g: Graph): boolean {
+  for (let cur: Graph | undefined = g; cur; cur = cur.parent) if (cur === a) return true;
+  return false;
 }

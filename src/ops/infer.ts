@@ -169,6 +169,13 @@ class Engine {
 
   /** Evaluates a node whose inputs are all small constants, so shape tensors computed from constants are known. */
   private tryFold(node: Node, kernel: (ctx: KernelContext) => Tensor[]): void {
+    // Only when every output is known to be small: a hostile shape must not make us allocate.
+    for (const v of node.outputs) {
+      if (!v) continue;
+      const t = v.type;
+      if (!t || t.kind !== 'tensor' || !t.shape || !t.shape.every((d) => typeof d === 'number')) return;
+      if ((t.shape as number[]).reduce((a, b) => a * b, 1) > FOLD_LIMIT) return;
+    }
     const inputs: Array<Tensor | undefined> = [];
     for (const v of node.inputs) {
       if (!v) {
@@ -209,6 +216,9 @@ class Engine {
   }
 
   setType(node: Node, v: Value, t: ValueType): void {
+    // A tensor type that knows neither element type nor rank says nothing; runtimes reject
+    // value_info without an element type, so it is not recorded.
+    if (t.kind === 'tensor' && t.dtype === undefined && t.shape === undefined) return;
     const merged = mergeTypes(v.type, t);
     if (typeof merged === 'string') {
       this.problem(node, `output ${v.name}: ${merged}`);

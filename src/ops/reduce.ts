@@ -1,4 +1,276 @@
-/** reduce operators. */
-import type { OpSchema } from './schema.js';
+/**
+ * Reductions: ReduceSum/Mean/Max/Min/Prod/L1/L2/LogSum/LogSumExp/SumSquare and ArgMax/ArgMin.
+ * The axes moved from an attribute to an optional input (ReduceSum at opset 13, the others at
+ * 18), which also brought `noop_with_empty_axes`. Spec: https://onnx.ai/onnx/operators/
+ */
+import { dimAdd, dimProduct } from '../ir/dims.js';
+import { type DType, isFloat } from '../ir/dtype.js';
+import { shapeSize } from '../ir/tensor.js';
+import type { Dim } from '../ir/types.js';
+import type { InferContext, KernelContext, OpSchema } from './schema.js';
+import { axisOf, fromNumbers, numbers } from './util.js';
 
-export const REDUCE_OPS: OpSchema[] = [];
+// ---------------------------------------------------------------- which axes
+
+/** The axes to reduce: a list, every axis, none (identity), or not known before running. */
+type AxesChoice = number[] | 'all' | 'noop' | 'unknown';
+
+/** An empty or missing axes list means "all axes", unless noop_with_empty_axes asks for identity. */
+function emptyAxes(ctx: InferContext | KernelContext): 'all' | 'noop' {
+  return ctx.node.int('noop_with_empty_axes', 0) !== 0 ? 'noop' : 'all';
+}
+
+function inferAxes(ctx: InferContext, inputSince: number): AxesChoice {
+  if (ctx.opset < inputSince) {
+    const axes = ctx.node.ints('axes');
+    return axes && axes.length > 0 ? axes : 'all';
+  }
+  if (!ctx.hasInput(1)) return emptyAxes(ctx);
+  const s = ctx.symbolic(1);
+  if (!s || s.some((d) => typeof d !== 'number')) return 'unknown';
+  return s.length > 0 ? (s as number[]) : emptyAxes(ctx);
+}
+
+function kernelAxes(ctx: KernelContext, inputSince: number): number[] | 'all' | 'noop' {
+  if (ctx.opset < inputSince) {
+    const axes = ctx.node.ints('axes');
+    return axes && axes.length > 0 ? axes : 'all';
+  }
+  const t = ctx.optional(1);
+  if (!t || t.size === 0) return emptyAxes(ctx);
+  return Array.from(numbers(t));
+}
+
+/** One flag per axis: true when it is reduced. Repeated axes are allowed and count once. */
+function reducedFlags(ctx: InferContext | KernelContext, rank: number, axes: number[] | 'all'): boolean[] {
+  if (axes === 'all') return new Array<boolean>(rank).fill(true);
+  const flags = new Array<boolean>(rank).fill(false);
+  for (const a of axes) flags[axisOf(ctx, a, rank)] = true;
+  return flags;
+}
+
+function reducedShape<D>(dims: readonly D[], flags: readonly boolean[], keepdims: boolean, one: D): D[] {
+  const out: D[] = [];
+  dims.forEach((d, i) => {
+    if (!flags[i]) out.push(d);
+    else if (keepdims) out.push(one);
+  });
+  return out;
+}
+
+/**
+ * The input's flat indices grouped by output element, in output order: group j holds every
+ * element that reduces into output element j.
+ */
+function reductionGroups(dims: readonly number[], flags: readonly boolean[]): number[][] {
+  const rank = dims.length;
+  // Output strides over the kept axes; reduced axes contribute nothing to the output index.
+  const outStride = new Array<number>(rank).fill(0);
+  let acc = 1;
+  for (let d = rank - 1; d >= 0; d--) {
+    if (flags[d]) continue;
+    outStride[d] = acc;
+    acc *= dims[d];
+  }
+  const groups: number[][] = Array.from({ length: acc }, () => []);
+  const n = shapeSize(dims);
+  const counter = new Array<number>(rank).fill(0);
+  let pos = 0;
+  for (let i = 0; i < n; i++) {
+    groups[pos].push(i);
+    for (let d = rank - 1; d >= 0; d--) {
+      counter[d]++;
+      pos += outStride[d];
+      if (counter[d] < dims[d]) break;
+      pos -= outStride[d] * counter[d];
+      counter[d] = 0;
+    }
+  }
+  return groups;
+}
+
+// ---------------------------------------------------------------- the reductions
+
+/** Smallest and largest values of a dtype: what Max and Min yield over an empty set. */
+function dtypeRange(dtype: DType): [number, number] {
+  if (isFloat(dtype)) return [-Infinity, Infinity];
+  const ranges: Partial<Record<DType, [number, number]>> = {
+    bool: [0, 1],
+    int4: [-8, 7],
+    uint4: [0, 15],
+    int8: [-128, 127],
+    uint8: [0, 255],
+    int16: [-32768, 32767],
+    uint16: [0, 65535],
+    int32: [-(2 ** 31), 2 ** 31 - 1],
+    uint32: [0, 2 ** 32 - 1],
+    int64: [-(2 ** 63), 2 ** 63],
+    uint64: [0, 2 ** 64],
+  };
+  return ranges[dtype] ?? [-Infinity, Infinity];
+}
+
+type Fold = (xs: readonly number[], dtype: DType) => number;
+
+function sum(xs: readonly number[]): number {
+  let s = 0;
+  for (const x of xs) s += x;
+  return s;
+}
+
+/** Max or Min that propagates NaN, as numpy's reductions do. */
+function extreme(pickLarger: boolean): Fold {
+  return (xs, dtype) => {
+    if (xs.length === 0) return dtypeRange(dtype)[pickLarger ? 0 : 1];
+    let best = xs[0];
+    for (const x of xs) {
+      if (Number.isNaN(x)) return x;
+      if (pickLarger ? x > best : x < best) best = x;
+    }
+    return best;
+  };
+}
+
+/** log(Σ exp(x)), shifted by the maximum so large inputs do not overflow. */
+function logSumExp(xs: readonly number[]): number {
+  let m = -Infinity;
+  for (const x of xs) if (x > m || Number.isNaN(x)) m = x;
+  if (!Number.isFinite(m)) return m;
+  let s = 0;
+  for (const x of xs) s += Math.exp(x - m);
+  return m + Math.log(s);
+}
+
+// Empty-set results follow from the folds: Sum, L1, L2, SumSquare → 0, Prod → 1,
+// LogSum and LogSumExp → -inf, Mean → NaN (0/0), Max/Min → the dtype's lowest/highest.
+const FOLDS: ReadonlyArray<[string, Fold]> = [
+  ['ReduceSum', sum],
+  ['ReduceMean', (xs) => sum(xs) / xs.length],
+  ['ReduceMax', extreme(true)],
+  ['ReduceMin', extreme(false)],
+  ['ReduceProd', (xs) => xs.reduce((a, b) => a * b, 1)],
+  ['ReduceL1', (xs) => sum(xs.map(Math.abs))],
+  ['ReduceL2', (xs) => Math.sqrt(sum(xs.map((x) => x * x)))],
+  ['ReduceLogSum', (xs) => Math.log(sum(xs))],
+  ['ReduceLogSumExp', logSumExp],
+  ['ReduceSumSquare', (xs) => sum(xs.map((x) => x * x))],
+];
+
+/** Shape values (Shape → ReduceProd gives the element count) stay symbolic through Sum and Prod. */
+function propagateSymbolic(ctx: InferContext, flags: readonly boolean[]): void {
+  const op = ctx.node.opType;
+  if ((op !== 'ReduceSum' && op !== 'ReduceProd') || flags.length !== 1 || !flags[0]) return;
+  const s = ctx.symbolic(0);
+  if (!s) return;
+  ctx.outputSymbolic(0, [op === 'ReduceProd' ? dimProduct(s) : s.reduce<Dim>((a, d) => dimAdd(a, d), 0)]);
+}
+
+function reduction(op: string, fold: Fold): OpSchema {
+  const inputSince = op === 'ReduceSum' ? 13 : 18;
+  return {
+    op,
+    attrs: { axes: 'ints', keepdims: 'int', noop_with_empty_axes: 'int' },
+    infer(ctx) {
+      const dtype = ctx.dtype(0);
+      const shape = ctx.shape(0);
+      const keepdims = ctx.node.int('keepdims', 1) !== 0;
+      const axes = inferAxes(ctx, inputSince);
+      if (!shape) return ctx.output(0, dtype, undefined);
+      if (axes === 'noop') {
+        ctx.output(0, dtype, shape);
+        const s = ctx.symbolic(0);
+        if (s) ctx.outputSymbolic(0, s);
+        return;
+      }
+      if (axes === 'unknown') {
+        // Which axes go is unknown; with keepdims the rank still is, and so it is when the
+        // number of axes is known and they must be distinct.
+        if (keepdims)
+          return ctx.output(
+            0,
+            dtype,
+            shape.map(() => null),
+          );
+        const count = ctx.shape(1)?.[0];
+        const rank = typeof count === 'number' ? shape.length - count : undefined;
+        return ctx.output(0, dtype, rank !== undefined && rank >= 0 ? new Array<Dim>(rank).fill(null) : undefined);
+      }
+      const flags = reducedFlags(ctx, shape.length, axes);
+      ctx.output(0, dtype, reducedShape<Dim>(shape, flags, keepdims, 1));
+      propagateSymbolic(ctx, flags);
+    },
+    kernel(ctx) {
+      const x = ctx.input(0);
+      const axes = kernelAxes(ctx, inputSince);
+      if (axes === 'noop') return [x];
+      const keepdims = ctx.node.int('keepdims', 1) !== 0;
+      const flags = reducedFlags(ctx, x.rank, axes);
+      const values = numbers(x);
+      const groups = reductionGroups(x.dims, flags);
+      const out = new Float64Array(groups.length);
+      groups.forEach((g, j) => {
+        out[j] = fold(
+          g.map((i) => values[i]),
+          x.dtype,
+        );
+      });
+      return [fromNumbers(x.dtype, reducedShape(x.dims, flags, keepdims, 1), out)];
+    },
+  };
+}
+
+// ---------------------------------------------------------------- ArgMax / ArgMin
+
+/** Index of the largest (or smallest) element; a NaN wins at its first occurrence, as in numpy. */
+function argExtreme(xs: readonly number[], pickLarger: boolean, lastIndex: boolean): number {
+  let best = 0;
+  for (let i = 1; i < xs.length; i++) {
+    const b = xs[best];
+    const x = xs[i];
+    if (Number.isNaN(b)) break;
+    if (Number.isNaN(x)) {
+      best = i;
+      break;
+    }
+    const better = pickLarger ? x > b : x < b;
+    if (better || (lastIndex && x === b)) best = i;
+  }
+  return best;
+}
+
+function argReduction(op: string, pickLarger: boolean): OpSchema {
+  return {
+    op,
+    attrs: { axis: 'int', keepdims: 'int', select_last_index: 'int' },
+    infer(ctx) {
+      const shape = ctx.shape(0);
+      if (!shape) return ctx.output(0, 'int64', undefined);
+      const axis = axisOf(ctx, ctx.node.int('axis', 0), shape.length);
+      const flags = shape.map((_, i) => i === axis);
+      ctx.output(0, 'int64', reducedShape<Dim>(shape, flags, ctx.node.int('keepdims', 1) !== 0, 1));
+    },
+    kernel(ctx) {
+      const x = ctx.input(0);
+      const axis = axisOf(ctx, ctx.node.int('axis', 0), x.rank);
+      if (x.dims[axis] === 0) return ctx.fail(`${op} over an empty axis ${axis}`);
+      const flags = x.dims.map((_, i) => i === axis);
+      const lastIndex = ctx.node.int('select_last_index', 0) !== 0;
+      const values = numbers(x);
+      const groups = reductionGroups(x.dims, flags);
+      const out = groups.map((g) =>
+        argExtreme(
+          g.map((i) => values[i]),
+          pickLarger,
+          lastIndex,
+        ),
+      );
+      return [fromNumbers('int64', reducedShape(x.dims, flags, ctx.node.int('keepdims', 1) !== 0, 1), out)];
+    },
+  };
+}
+
+export const REDUCE_OPS: OpSchema[] = [
+  ...FOLDS.map(([op, fold]) => reduction(op, fold)),
+  argReduction('ArgMax', true),
+  argReduction('ArgMin', false),
+];

@@ -559,6 +559,11 @@ const constantOfShape: OpSchema = {
     const dims = ctx.symbolic(0);
     const len = ctx.shape(0)?.[0];
     ctx.output(0, value?.dtype ?? 'float32', dims ?? (typeof len === 'number' ? new Array<Dim>(len).fill(null) : undefined));
+    // A small 1-D integer fill (a shape of ones, say) carries its values on for Reshape/Expand.
+    const n = dims?.[0];
+    if (dims?.length === 1 && typeof n === 'number' && n <= 64 && (!value || /^u?int/.test(value.dtype))) {
+      ctx.outputSymbolic(0, new Array<Dim>(n).fill(value ? value.toNumbers()[0] : 0));
+    }
   },
   kernel(ctx) {
     const dims = Array.from(numbers(ctx.input(0)));

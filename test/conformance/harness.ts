@@ -18,7 +18,8 @@ import type { Session } from '../../src/runtime/backend.js';
 import { nodeBackend } from '../../src/runtime/node.js';
 import { ortSupportsType } from '../../src/runtime/ort.js';
 
-export const TESTDATA = '/usr/share/libonnx-testdata/data';
+/** Debian's libonnx-testdata; MOBILIZE_ONNX_TESTDATA points elsewhere (e.g. onnx/backend/test/data of a pip-installed onnx). */
+export const TESTDATA = process.env.MOBILIZE_ONNX_TESTDATA ?? '/usr/share/libonnx-testdata/data';
 export const SUITES = ['node', 'pytorch-converted', 'pytorch-operator', 'simple'] as const;
 
 /**

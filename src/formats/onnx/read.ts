@@ -291,7 +291,7 @@ class Reader {
 
   attribute(a: onnx.AttributeProto.$Properties, g: Graph, scope: Scope): Attribute {
     const name = a.name ?? '';
-    const type = a.type ?? guessAttributeType(a);
+    const type = a.type ? a.type : guessAttributeType(a);
     const A = onnx.AttributeProto.AttributeType;
     let out: Attribute;
     const graphOf = (gp: onnx.GraphProto.$Properties): Graph => {

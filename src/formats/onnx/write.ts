@@ -159,7 +159,9 @@ class Writer {
     for (const n of g.nodes) {
       for (const v of n.outputs) {
         if (!v || outputs.has(v)) continue;
-        if (v.type || v.doc !== undefined || v.metadata || v.unknownFields) out.push(this.valueInfo(v));
+        // onnxruntime rejects value_info whose tensor type has no element type.
+        const informative = v.type && !(v.type.kind === 'tensor' && v.type.dtype === undefined);
+        if (informative || v.doc !== undefined || v.metadata || v.unknownFields) out.push(this.valueInfo(v));
       }
     }
     return out;

@@ -1,0 +1,3 @@
+/** Library entry for browsers: the core, with onnxruntime-web as the backend. */
+export * from './core.js';
+export { webBackend } from './runtime/web.js';
