@@ -18,8 +18,13 @@ export class MobilizeError extends Error {
  * sequences or megabytes of text: show control characters escaped and cut the message short.
  */
 function oneLine(message: string): string {
-  const clean = message.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-  return clean.length > 1000 ? `${clean.slice(0, 1000)}…` : clean;
+  let clean = '';
+  for (const ch of message) {
+    const c = ch.codePointAt(0) ?? 0;
+    clean += c < 0x20 || (c >= 0x7f && c <= 0x9f) ? `\\x${c.toString(16).padStart(2, '0')}` : ch;
+    if (clean.length > 1000) return `${clean.slice(0, 1000)}…`;
+  }
+  return clean;
 }
 
 /** Bad input: a model, dataset, flag or file the user gave that we cannot take. Exit code 2. */
