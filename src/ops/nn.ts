@@ -191,11 +191,11 @@ function kernelShape(ctx: InferContext, wShape: Shape | undefined): number[] | u
   return k?.every((d) => typeof d === 'number') ? (k as number[]) : undefined;
 }
 
-/** Conv-style output [N, M, spatial…] from data input `xi` and weights `wi`. */
-function convInfer(ctx: InferContext, dtype: DType | undefined, xi: number, wi: number): void {
+/** Conv-style output shape [N, M, spatial…] from data input `xi` and weights `wi`; undefined when X's rank is unknown. */
+function convShape(ctx: InferContext, xi: number, wi: number): Shape | undefined {
   const x = spatialShape(ctx, xi);
   const wShape = ctx.shape(wi);
-  if (!x) return ctx.output(0, dtype, undefined);
+  if (!x) return undefined;
   const group = ctx.node.int('group', 1);
   if (group < 1) ctx.fail(`group ${group} must be positive`);
   const m = wShape ? wShape[0] : null;
@@ -209,10 +209,14 @@ function convInfer(ctx: InferContext, dtype: DType | undefined, xi: number, wi: 
   }
   const kernel = kernelShape(ctx, wShape);
   const spatial = x.slice(2);
-  if (!kernel) return ctx.output(0, dtype, [x[0], m, ...spatial.map(() => null)]);
+  if (!kernel) return [x[0], m, ...spatial.map(() => null)];
   if (kernel.length !== spatial.length) ctx.fail(`kernel_shape has ${kernel.length} entries for ${spatial.length} spatial axes`);
   const w = windowOf(ctx, kernel);
-  ctx.output(0, dtype, [x[0], m, ...spatial.map((d, i) => outputDim(ctx, w, i, d))]);
+  return [x[0], m, ...spatial.map((d, i) => outputDim(ctx, w, i, d))];
+}
+
+function convInfer(ctx: InferContext, dtype: DType | undefined, xi: number, wi: number): void {
+  ctx.output(0, dtype, convShape(ctx, xi, wi));
 }
 
 interface ConvTerms {
@@ -514,17 +518,13 @@ const deformConv: OpSchema = {
   op: 'DeformConv',
   attrs: { dilations: 'ints', group: 'int', kernel_shape: 'ints', offset_group: 'int', pads: 'ints', strides: 'ints' },
   infer(ctx) {
-    const x = spatialShape(ctx, 0);
+    const out = convShape(ctx, 0, 1);
+    // The offsets are laid out over the output positions, so they fill in what the formula cannot.
     const offset = ctx.shape(2);
-    convInfer(ctx, ctx.dtype(0), 0, 1);
-    // Where the input's spatial dims are unknown, the offsets carry the output's.
-    if (x && offset && offset.length === x.length) {
-      const wShape = ctx.shape(1);
-      const kernel = kernelShape(ctx, wShape);
-      const w = kernel && kernel.length === x.length - 2 ? windowOf(ctx, kernel) : undefined;
-      const spatial = x.slice(2).map((d, i) => (w ? outputDim(ctx, w, i, d) : null) ?? offset[i + 2]);
-      ctx.output(0, ctx.dtype(0), [x[0] ?? offset[0], wShape ? wShape[0] : null, ...spatial]);
+    if (out && offset && offset.length === out.length) {
+      for (let i = 0; i < out.length; i++) if (i !== 1 && out[i] === null) out[i] = offset[i];
     }
+    ctx.output(0, ctx.dtype(0), out);
   },
   kernel(ctx) {
     const x = ctx.input(0);

@@ -53,8 +53,9 @@ function readInputs(set: string, inputs: Value[]): Tensor[] {
 }
 
 /**
- * Small integer and scalar inputs (shapes, axes, indices, Range bounds) become constants: in
- * real models they are constants, and shapes that depend on them can only be inferred then.
+ * Small integer, bool and scalar inputs (shapes, axes, indices, Range bounds) and short vectors
+ * (Resize scales) become constants: in real models they are constants, and shapes that depend
+ * on them can only be inferred then.
  */
 function constantizeSmallInputs(model: Model, set: string): void {
   const g = model.graph;
@@ -62,7 +63,8 @@ function constantizeSmallInputs(model: Model, set: string): void {
   const values = readInputs(set, real);
   real.forEach((v, i) => {
     const t = values[i];
-    if (t.size > 64 || !(isInteger(t.dtype) || t.dtype === 'bool' || t.rank === 0)) return;
+    const shapeLike = isInteger(t.dtype) || t.dtype === 'bool' || t.rank === 0 || (t.rank === 1 && t.size <= 8);
+    if (t.size > 64 || !shapeLike) return;
     v.initializer = t;
     g.initializers.push(v);
     g.inputs.splice(g.inputs.indexOf(v), 1);
