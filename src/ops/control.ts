@@ -77,7 +77,10 @@ function widenCarried(input: ValueType | undefined, output: ValueType | undefine
 /** Every value of a body (nested subgraphs included) whose type inference may set. */
 function bodyValues(g: Graph): Value[] {
   const out: Value[] = [...g.inputs];
-  for (const n of g.allNodes()) for (const v of n.outputs) if (v) out.push(v);
+  for (const n of g.nodes) {
+    for (const v of n.outputs) if (v) out.push(v);
+    for (const sg of n.subgraphs()) out.push(...bodyValues(sg));
+  }
   return out;
 }
 
@@ -126,9 +129,10 @@ function requireGraph(ctx: InferContext | KernelContext, name: string): Graph {
   return g;
 }
 
-/** Prepends a dim to a per-iteration tensor type (scan outputs stack along a new axis). */
+/** A per-iteration tensor type with a dim inserted at `axis` (scan outputs stack along a new axis). */
 function withDimAt(t: ValueType | undefined, dim: Dim, axis: number): ValueType | undefined {
-  if (!t || t.kind !== 'tensor') return t && { kind: 'tensor', dtype: baseDtype(t) };
+  // Scan outputs are tensors; anything else is left to the verifier.
+  if (t?.kind !== 'tensor') return undefined;
   if (!t.shape) return tensorType(t.dtype);
   const shape = [...t.shape];
   shape.splice(axis, 0, dim);
@@ -202,7 +206,7 @@ function loopTripCount(ctx: InferContext, body: Graph): number | undefined {
   if (cond && !numbers(cond)[0]) return 0;
   if (!ctx.hasInput(0)) return undefined;
   const m = ctx.constant(0);
-  if (!m || m.size !== 1 || !conditionPassesThrough(body)) return undefined;
+  if (m?.size !== 1 || !conditionPassesThrough(body)) return undefined;
   return Math.max(0, numbers(m)[0]);
 }
 
@@ -269,7 +273,23 @@ function sliceAt(t: Tensor, axis: number, index: number): Tensor {
   return takeElements(t, dims, src);
 }
 
-/** Tensors of equal shape stacked along a new leading axis. `declared` gives the element shape when there are none. */
+/** Same-dtype tensors laid end to end as one tensor of shape `dims` (their elements in order). */
+function joinTensors(ts: readonly Tensor[], dims: number[]): Tensor {
+  if (ts[0].dtype === 'string')
+    return Tensor.fromStrings(
+      dims,
+      ts.flatMap((t) => t.stringBytes),
+    );
+  const bytes = new Uint8Array(ts.reduce((a, t) => a + t.bytes.byteLength, 0));
+  let at = 0;
+  for (const t of ts) {
+    bytes.set(t.bytes, at);
+    at += t.bytes.byteLength;
+  }
+  return Tensor.fromBytes(ts[0].dtype, dims, bytes);
+}
+
+/** Tensors of equal shape stacked along a new leading axis. `declared` gives the element type when there are none. */
 function stack(ctx: KernelContext, ts: Tensor[], declared: Value | undefined): Tensor {
   if (ts.length === 0) {
     const t = declared?.type;
@@ -283,20 +303,7 @@ function stack(ctx: KernelContext, ts: Tensor[], declared: Value | undefined): T
       ctx.fail(`scan output elements differ: ${first} and ${t}`);
     }
   }
-  const dims = [ts.length, ...first.dims];
-  if (first.dtype === 'string')
-    return Tensor.fromStrings(
-      dims,
-      ts.flatMap((t) => t.stringBytes),
-    );
-  const total = ts.reduce((a, t) => a + t.bytes.byteLength, 0);
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const t of ts) {
-    bytes.set(t.bytes, at);
-    at += t.bytes.byteLength;
-  }
-  return Tensor.fromBytes(first.dtype, dims, bytes);
+  return joinTensors(ts, [ts.length, ...first.dims]);
 }
 
 /** Moves axis 0 of `t` to position `axis` (scan outputs stacked first, then placed). */
@@ -311,12 +318,8 @@ function moveLeadingAxis(t: Tensor, axis: number): Tensor {
 /** Pads a stack of per-step elements with zero elements up to `length` steps (Scan-8 short sequences). */
 function padSteps(t: Tensor, length: number): Tensor {
   if (t.dims[0] >= length) return t;
-  const pad = Tensor.zeros(t.dtype, [length - t.dims[0], ...t.dims.slice(1)]);
-  if (t.dtype === 'string') return Tensor.fromStrings([length, ...t.dims.slice(1)], [...t.stringBytes, ...pad.stringBytes]);
-  const bytes = new Uint8Array(t.bytes.byteLength + pad.bytes.byteLength);
-  bytes.set(t.bytes, 0);
-  bytes.set(pad.bytes, t.bytes.byteLength);
-  return Tensor.fromBytes(t.dtype, [length, ...t.dims.slice(1)], bytes);
+  const rest = t.dims.slice(1);
+  return joinTensors([t, Tensor.zeros(t.dtype, [length - t.dims[0], ...rest])], [length, ...rest]);
 }
 
 // ---------------------------------------------------------------- Scan
@@ -331,7 +334,7 @@ interface ScanLayout {
   outReverse: boolean[];
 }
 
-/** Counts, axes and directions of a Scan (opset 9+), with axes left as given (possibly negative). */
+/** Counts, axes and directions of a Scan, with axes left as given (possibly negative). Scan-8 scans axis 0 of each batch row. */
 function scanLayout(ctx: InferContext | KernelContext, body: Graph, numInputs: number): ScanLayout {
   const nScanIn = ctx.node.int('num_scan_inputs');
   if (nScanIn === undefined) return ctx.fail('Scan needs the num_scan_inputs attribute');
@@ -369,14 +372,13 @@ function inferScan(ctx: InferContext, body: Graph): void {
     const shape = t?.shape;
     if (!shape) {
       elems.push(t && tensorType(t.dtype));
-      length = length === undefined ? null : length;
       continue;
     }
     const axis = axisOf(ctx, L.inAxes[j], shape.length);
     const d = shape[axis];
-    if (length === undefined || length === null) length = d;
-    else if (typeof length === 'number' && typeof d === 'number' && length !== d)
-      ctx.fail(`scan inputs differ in length (${length} and ${d})`);
+    if (typeof length === 'number' && typeof d === 'number' && length !== d) ctx.fail(`scan inputs differ in length (${length} and ${d})`);
+    // All scan inputs have the same length; prefer a known number to a symbol.
+    if (length === undefined || length === null || typeof d === 'number') length = d;
     elems.push(withoutDim(t, axis));
   }
   const { state, outputs } = inferLoopBody(ctx, body, carried, (st) => [...st, ...elems], 0);
@@ -385,12 +387,13 @@ function inferScan(ctx: InferContext, body: Graph): void {
   });
   for (let k = 0; k < L.nScanOut; k++) {
     const t = outputs[L.nState + k];
-    if (t?.kind !== 'tensor' || !t.shape) {
-      if (t) ctx.setOutput(L.nState + k, tensorType(t.kind === 'tensor' ? t.dtype : undefined));
+    if (t?.kind !== 'tensor') continue;
+    if (!t.shape) {
+      ctx.setOutput(L.nState + k, tensorType(t.dtype));
       continue;
     }
     const axis = normAxis(L.outAxes[k], t.shape.length + 1);
-    if (axis === undefined) return ctx.fail(`scan_output_axes entry ${L.outAxes[k]} is out of range`);
+    if (axis === undefined) ctx.fail(`scan_output_axes entry ${L.outAxes[k]} is out of range`);
     const out = withDimAt(t, length ?? null, axis);
     if (out) ctx.setOutput(L.nState + k, out);
   }
@@ -550,20 +553,29 @@ function sequenceElem(ctx: InferContext, i: number): ValueType | undefined {
   return t.elem;
 }
 
-/** A tensor element type with shape unknown when the element shapes may differ. */
+/** The element type when it is a tensor. */
 function elemTensor(t: ValueType | undefined): TensorType | undefined {
   return t?.kind === 'tensor' ? t : undefined;
+}
+
+/** Input i's type; a constant whose value carries no declared type counts as the tensor it is. */
+function typeOf(ctx: InferContext, i: number): ValueType | undefined {
+  const t = ctx.inputType(i);
+  if (t || !ctx.hasInput(i)) return t;
+  const dtype = ctx.dtype(i);
+  const shape = ctx.shape(i);
+  return dtype || shape ? tensorType(dtype, shape) : undefined;
 }
 
 const sequenceConstruct: OpSchema = {
   op: 'SequenceConstruct',
   infer(ctx) {
-    let elem = ctx.inputType(0);
+    let elem = typeOf(ctx, 0);
     for (let i = 1; i < ctx.numInputs; i++) {
       const a = baseDtype(elem);
       const b = ctx.dtype(i);
       if (a && b && a !== b) ctx.fail(`SequenceConstruct inputs differ in dtype (${a} and ${b})`);
-      elem = joinTypes(elem, ctx.inputType(i)) ?? tensorType(a ?? b);
+      elem = joinTypes(elem, typeOf(ctx, i)) ?? tensorType(a ?? b);
     }
     ctx.setOutput(0, sequenceOf(elem));
   },
@@ -592,7 +604,7 @@ const sequenceInsert: OpSchema = {
   op: 'SequenceInsert',
   infer(ctx) {
     const elem = sequenceElem(ctx, 0);
-    const t = ctx.inputType(1);
+    const t = typeOf(ctx, 1);
     const a = baseDtype(elem);
     const b = baseDtype(t);
     if (a && b && a !== b) ctx.fail(`cannot insert a ${b} tensor into a sequence of ${a}`);
@@ -690,12 +702,9 @@ const optional: OpSchema = {
   op: 'Optional',
   attrs: { type: 'type_proto' },
   infer(ctx) {
-    if (ctx.hasInput(0)) {
-      const t = ctx.inputType(0);
-      return ctx.setOutput(0, { kind: 'optional', elem: t });
-    }
+    if (ctx.hasInput(0)) return ctx.setOutput(0, { kind: 'optional', elem: typeOf(ctx, 0) });
     const a = ctx.node.attr('type');
-    if (!a || a.type !== 'type_proto') return ctx.fail('an Optional without input needs the type attribute');
+    if (a?.type !== 'type_proto') return ctx.fail('an Optional without input needs the type attribute');
     ctx.setOutput(0, { kind: 'optional', elem: a.value });
   },
 };

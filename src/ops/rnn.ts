@@ -111,9 +111,9 @@ function activationsOf(ctx: KernelContext, fam: Family, dirs: number): Activatio
 
 // ---------------------------------------------------------------- kernel
 
-/** Weights of one direction and the current input and hidden state, for a cell step. */
+/** One direction's state and gate arithmetic at the current time step, for a cell. */
 interface Step {
-  x: Float64Array;
+  /** Hidden state Ht-1, updated in place to Ht. */
   h: Float64Array;
   /** LSTM cell state. */
   c: Float64Array;
@@ -162,7 +162,10 @@ const gruCell: Cell = (s, ctx) => {
   s.h.set(next);
 };
 
-/** Gates i, o, f, c; peepholes P in order i, o, f; input_forget couples f to 1 − i. */
+/**
+ * Gates i, o, f, c; peepholes P in order i, o, f; input_forget couples f to 1 − i. clip bounds
+ * the gate pre-activations only; h's argument, the cell state, is not clipped (onnxruntime agrees).
+ */
 const lstmCell: Cell = (s, ctx) => {
   const [f, g, h] = s.acts;
   const inputForget = ctx.node.int('input_forget', 0) !== 0;
@@ -240,7 +243,6 @@ function runRecurrent(ctx: KernelContext, fam: Family, cell: Cell): Tensor[] {
         return v;
       };
       const s: Step = {
-        x: xt,
         h: ht,
         c: new Float64Array(H),
         H,
@@ -258,7 +260,7 @@ function runRecurrent(ctx: KernelContext, fam: Family, cell: Cell): Tensor[] {
       }
       for (let step = 0; step < len; step++) {
         const t = reverse ? len - 1 - step : step;
-        for (let k = 0; k < I; k++) s.x[k] = xAt(t, b, k);
+        for (let k = 0; k < I; k++) xt[k] = xAt(t, b, k);
         cell(s, ctx);
         for (let j = 0; j < H; j++) Y[yIndex(t, d, b, j)] = s.h[j];
       }

@@ -103,7 +103,7 @@ export interface OrtBackendHooks {
 }
 
 export function makeOrtBackend(name: string, ort: OrtModule, hooks: OrtBackendHooks = {}): Backend {
-  ort.env.logLevel = 'error';
+  ort.env.logLevel = 'fatal';
   return {
     name,
     async createSession(model: Model | Uint8Array, options: SessionOptions = {}): Promise<Session> {
@@ -118,7 +118,8 @@ export function makeOrtBackend(name: string, ort: OrtModule, hooks: OrtBackendHo
       }
       const opts: OrtCommon.InferenceSession.SessionOptions = {
         graphOptimizationLevel: options.optimization ?? 'all',
-        logSeverityLevel: 3,
+        // Errors come back as exceptions that we report in one line; onnxruntime's own log would repeat them.
+        logSeverityLevel: 4,
       };
       if (options.threads !== undefined) {
         opts.intraOpNumThreads = options.threads;

@@ -32,6 +32,8 @@ export const REFERENCE_DEVIATIONS: Readonly<Record<string, string>> = {
     "ONNX 1.12's expected output truncates float to bfloat16; the ONNX spec since 1.13, onnxruntime and mobilize round to nearest even",
   test_castlike_FLOAT_to_BFLOAT16:
     "ONNX 1.12's expected output truncates float to bfloat16; the ONNX spec since 1.13, onnxruntime and mobilize round to nearest even",
+  test_adam_multiple:
+    "ONNX 1.12's generator computed the expected output with epsilon=1e-2 but did not set that attribute on the node, which therefore runs with the default 1e-6 (fixed in later ONNX releases)",
   test_castlike_FLOAT_to_BFLOAT16_expanded:
     "ONNX 1.12's expected output truncates float to bfloat16; the ONNX spec since 1.13, onnxruntime and mobilize round to nearest even",
 };
