@@ -14,7 +14,7 @@ import { type DType, dtypeFromCode } from '../ir/dtype.js';
 import { shapeSize, type Tensor } from '../ir/tensor.js';
 import type { Dim, Shape } from '../ir/types.js';
 import type { InferContext, KernelContext, OpSchema } from './schema.js';
-import { axisOf, broadcastIndices, fromNumbers, numbers, sameAsInput, strides } from './util.js';
+import { axisOf, broadcastIndices, fromNumbers, numbers, sameAsInput, strides, unknownDims } from './util.js';
 
 type Ctx = InferContext | KernelContext;
 
@@ -847,7 +847,7 @@ const maxUnpool: OpSchema = {
     if (ctx.hasInput(2)) {
       const s = ctx.symbolic(2);
       const len = ctx.shape(2)?.[0];
-      return ctx.output(0, dtype, s ?? (typeof len === 'number' ? new Array<Dim>(len).fill(null) : undefined));
+      return ctx.output(0, dtype, s ?? unknownDims(ctx, len));
     }
     if (!x) return ctx.output(0, dtype, undefined);
     const w = windowOf(ctx, poolKernelShape(ctx));

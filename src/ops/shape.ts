@@ -9,7 +9,7 @@ import { shapeSize, Tensor } from '../ir/tensor.js';
 import type { Dim, Shape } from '../ir/types.js';
 import { constantNodeValue } from './constants.js';
 import type { InferContext, KernelContext, OpSchema } from './schema.js';
-import { axisOf, broadcastIndices, fromNumbers, numbers, strides, takeElements } from './util.js';
+import { axisOf, broadcastIndices, fromNumbers, numbers, strides, takeElements, unknownDims } from './util.js';
 
 const INT64_MAX = 2 ** 63;
 
@@ -58,7 +58,7 @@ const reshape: OpSchema = {
     const target = ctx.opset < 5 ? ctx.node.ints('shape') : ctx.symbolic(1);
     if (!target) {
       const len = ctx.shape(1)?.[0];
-      ctx.output(0, dtype, typeof len === 'number' ? new Array<Dim>(len).fill(null) : undefined);
+      ctx.output(0, dtype, unknownDims(ctx, len));
       return;
     }
     const out = reshapeDims(ctx, ctx.shape(0), target, ctx.node.int('allowzero', 0) === 1);
@@ -535,7 +535,7 @@ const expand: OpSchema = {
     if (!shape || !target) {
       const len = ctx.shape(1)?.[0];
       const rank = typeof len === 'number' && shape ? Math.max(len, shape.length) : undefined;
-      return ctx.output(0, ctx.dtype(0), rank === undefined ? undefined : new Array<Dim>(rank).fill(null));
+      return ctx.output(0, ctx.dtype(0), unknownDims(ctx, rank));
     }
     const out = broadcastShapes([shape, target]);
     if (typeof out === 'string') return ctx.fail(out);
@@ -558,7 +558,7 @@ const constantOfShape: OpSchema = {
     const value = ctx.node.tensorAttr('value');
     const dims = ctx.symbolic(0);
     const len = ctx.shape(0)?.[0];
-    ctx.output(0, value?.dtype ?? 'float32', dims ?? (typeof len === 'number' ? new Array<Dim>(len).fill(null) : undefined));
+    ctx.output(0, value?.dtype ?? 'float32', dims ?? unknownDims(ctx, len));
     // A small 1-D integer fill (a shape of ones, say) carries its values on for Reshape/Expand.
     const n = dims?.[0];
     if (dims?.length === 1 && typeof n === 'number' && n <= 64 && (!value || /^u?int/.test(value.dtype))) {

@@ -7,7 +7,7 @@ import { broadcastShapes, normAxis } from '../ir/dims.js';
 import { arrayType, type DType, is64Bit } from '../ir/dtype.js';
 import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from '../ir/float16.js';
 import { shapeSize, Tensor } from '../ir/tensor.js';
-import type { Shape } from '../ir/types.js';
+import type { Dim, Shape } from '../ir/types.js';
 import type { InferContext, KernelContext } from './schema.js';
 
 // ---------------------------------------------------------------- shape rules
@@ -32,6 +32,19 @@ export function broadcastInfer(ctx: InferContext, dtype?: DType): void {
   const out = broadcastShapes(shapes);
   if (typeof out === 'string') ctx.fail(out);
   ctx.output(0, dtype ?? ctx.dtype(0), out);
+}
+
+/** Ranks beyond this are refused: a hostile shape tensor must not make inference allocate. */
+export const MAX_RANK = 1024;
+
+/**
+ * A shape of `rank` unknown dims, for outputs whose rank comes from a shape tensor's length (a
+ * number read from the file) but whose values are not known.
+ */
+export function unknownDims(ctx: InferContext, rank: number | string | null | undefined): Shape | undefined {
+  if (typeof rank !== 'number') return undefined;
+  if (!Number.isSafeInteger(rank) || rank < 0 || rank > MAX_RANK) return ctx.fail(`an output of rank ${rank} is not plausible`);
+  return new Array<Dim>(rank).fill(null);
 }
 
 /** Normalises an axis or fails naming it. */
