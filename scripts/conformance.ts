@@ -54,7 +54,11 @@ async function tally(
 
 const sections: string[] = [];
 function section(title: string, results: Record<string, Tally>): void {
-  const lines = [`### ${title}`, '', '| suite | tests | passed | failed | skipped |', '| --- | --- | --- | --- | --- |'];
+  const node = results.node;
+  const summary = node
+    ? `Node tests: **${node.pass} of ${node.rows.length} pass (${((100 * node.pass) / node.rows.length).toFixed(1)}%)**, ${node.fail} fail, ${node.skip} skipped with a reason.`
+    : '';
+  const lines = [`### ${title}`, '', summary, '', '| suite | tests | passed | failed | skipped |', '| --- | --- | --- | --- | --- |'];
   for (const [suite, t] of Object.entries(results)) lines.push(`| ${suite} | ${t.rows.length} | ${t.pass} | ${t.fail} | ${t.skip} |`);
   const skips = Object.entries(results).flatMap(([suite, t]) =>
     t.rows
