@@ -140,3 +140,22 @@ export function isSigned(d: DType): boolean {
 export function is64Bit(d: DType): d is 'int64' | 'uint64' {
   return d === 'int64' || d === 'uint64';
 }
+
+const INTEGER_RANGES: Partial<Record<DType, readonly [number, number]>> = {
+  bool: [0, 1],
+  int4: [-8, 7],
+  uint4: [0, 15],
+  int8: [-128, 127],
+  uint8: [0, 255],
+  int16: [-32768, 32767],
+  uint16: [0, 65535],
+  int32: [-(2 ** 31), 2 ** 31 - 1],
+  uint32: [0, 2 ** 32 - 1],
+  int64: [-(2 ** 63), 2 ** 63],
+  uint64: [0, 2 ** 64],
+};
+
+/** Smallest and largest values a dtype holds (±Infinity for floats and strings). */
+export function valueRange(d: DType): readonly [number, number] {
+  return INTEGER_RANGES[d] ?? [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY];
+}

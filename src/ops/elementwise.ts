@@ -8,7 +8,7 @@ import { type DType, dtypeFromCode, isFloat, isInteger } from '../ir/dtype.js';
 import { Tensor } from '../ir/tensor.js';
 import type { Dim } from '../ir/types.js';
 import type { InferContext, KernelContext, OpSchema } from './schema.js';
-import { broadcastInfer, fromNumbers, mapBroadcast, mapUnary, numbers, sameAsInput } from './util.js';
+import { broadcastInfer, fromNumbers, mapBroadcast, mapUnary, numbers, roundHalfEven, sameAsInput } from './util.js';
 
 type Unary = (x: number, ctx: KernelContext) => number;
 
@@ -20,12 +20,6 @@ function unary(op: string, fn: Unary, attrs?: OpSchema['attrs']): OpSchema {
     infer: sameAsInput,
     kernel: (ctx) => [mapUnary(ctx.input(0), (x) => fn(x, ctx))],
   };
-}
-
-/** Round half to even, as ONNX Round and numpy do. */
-function roundEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /** Abramowitz–Stegun 7.1.26 is too coarse for 1e-3 checks near 0; use a series/continued fraction. */
@@ -58,7 +52,7 @@ const UNARY: OpSchema[] = [
   unary('Neg', (x) => -x),
   unary('Ceil', Math.ceil),
   unary('Floor', Math.floor),
-  unary('Round', roundEven),
+  unary('Round', roundHalfEven),
   unary('Sqrt', Math.sqrt),
   unary('Exp', Math.exp),
   unary('Log', Math.log),

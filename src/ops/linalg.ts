@@ -3,11 +3,11 @@
  * and QLinearMatMul, Einsum, and Det. Spec: https://onnx.ai/onnx/operators/
  */
 import { broadcastShapes, dimEquals } from '../ir/dims.js';
-import type { DType } from '../ir/dtype.js';
+import { type DType, isInteger, valueRange } from '../ir/dtype.js';
 import { shapeSize, type Tensor } from '../ir/tensor.js';
 import { type Dim, formatShape, type Shape } from '../ir/types.js';
 import type { InferContext, KernelContext, OpSchema } from './schema.js';
-import { broadcastDims, broadcastIndices, f32, fromNumbers, numbers, strides } from './util.js';
+import { broadcastDims, broadcastIndices, f32, fromNumbers, numbers, roundHalfEven, strides } from './util.js';
 
 // ---------------------------------------------------------------- MatMul shapes and values
 
@@ -193,19 +193,6 @@ const matmulInteger: OpSchema = {
   },
 };
 
-/** Round half to even, as numpy's round and rint do. */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-const INT_RANGES: Partial<Record<DType, [number, number]>> = {
-  uint8: [0, 255],
-  int8: [-128, 127],
-  uint16: [0, 65535],
-  int16: [-32768, 32767],
-};
-
 /** Per-output-element values of a quantization parameter of A (per row) or B (per column) or Y. */
 function outputParam(ctx: KernelContext, param: Tensor, perRow: boolean, outDims: readonly number[]): (i: number) => number {
   const v = numbers(param);
@@ -225,7 +212,7 @@ const qlinearMatmul: OpSchema = {
     const a = ctx.input(0);
     const b = ctx.input(3);
     const yZero = ctx.input(7);
-    const range = INT_RANGES[yZero.dtype];
+    const range = isInteger(yZero.dtype) ? valueRange(yZero.dtype) : undefined;
     if (!range) return ctx.fail(`QLinearMatMul output type ${yZero.dtype} is not supported by the reference kernel`);
     const av = centered(ctx, a, ctx.optional(2), true);
     const bv = centered(ctx, b, ctx.optional(5), false);

@@ -10,11 +10,21 @@
  * output-size formula exists once.
  */
 import { dimDiv, dimMul, dimProduct } from '../ir/dims.js';
-import { type DType, dtypeFromCode } from '../ir/dtype.js';
+import { type DType, dtypeFromCode, valueRange } from '../ir/dtype.js';
 import { shapeSize, type Tensor } from '../ir/tensor.js';
 import type { Dim, Shape } from '../ir/types.js';
 import type { InferContext, KernelContext, OpSchema } from './schema.js';
-import { axisOf, broadcastIndices, fromNumbers, numbers, sameAsInput, strides, unknownDims } from './util.js';
+import {
+  axisOf,
+  broadcastIndices,
+  fromNumbers,
+  numbers,
+  roundHalfEven,
+  sameAsInput,
+  stridedIndices,
+  strides,
+  unknownDims,
+} from './util.js';
 
 type Ctx = InferContext | KernelContext;
 
@@ -313,30 +323,6 @@ const convInteger: OpSchema = {
   },
 };
 
-/** Round half to even, as the quantizing ops do. */
-function roundEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-/** Saturation bounds of the 8-bit (and wider) quantized integer types. */
-function integerRange(dtype: DType): [number, number] {
-  switch (dtype) {
-    case 'int8':
-      return [-128, 127];
-    case 'uint8':
-      return [0, 255];
-    case 'int16':
-      return [-32768, 32767];
-    case 'uint16':
-      return [0, 65535];
-    case 'int32':
-      return [-(2 ** 31), 2 ** 31 - 1];
-    default:
-      return [-Infinity, Infinity];
-  }
-}
-
 // Inputs: x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, B.
 const qlinearConv: OpSchema = {
   op: 'QLinearConv',
@@ -354,12 +340,12 @@ const qlinearConv: OpSchema = {
     const b = ctx.optional(8);
     // The int32 bias is in the accumulator's scale (x_scale·w_scale, zero point 0): add it before requantizing.
     const { dims, values } = convolve(ctx, x, ctx.input(3), { xZero, wZero: zeroPoint(ctx, 5), bias: b ? numbers(b) : undefined });
-    const [lo, hi] = integerRange(outDtype);
+    const [lo, hi] = valueRange(outDtype);
     const plane = values.length / (dims[0] * dims[1]);
     for (let i = 0; i < values.length; i++) {
       const m = Math.floor(i / plane) % dims[1];
       const scale = (xScale * wScale[wScale.length === 1 ? 0 : m]) / yScale;
-      values[i] = Math.min(hi, Math.max(lo, roundEven(values[i] * scale) + yZero));
+      values[i] = Math.min(hi, Math.max(lo, roundHalfEven(values[i] * scale) + yZero));
     }
     return [fromNumbers(outDtype, dims, values)];
   },
@@ -905,29 +891,14 @@ function placeAtOrigin(values: ArrayLike<number>, from: readonly number[], to: r
  * Groups elements for a reduction: `slots[i]` is the index of element i's group once the `axes`
  * are reduced away (keepdims order), so mean/variance per group is one pass each.
  */
-function reductionSlots(dims: readonly number[], axes: readonly number[]): { slots: Int32Array; count: number } {
+function reductionSlots(dims: readonly number[], axes: readonly number[]): { slots: Int32Array | Float64Array; count: number } {
   const kept = dims.map((d, i) => (axes.includes(i) ? 1 : d));
   const keptStrides = strides(kept).map((s, i) => (axes.includes(i) ? 0 : s));
-  const n = shapeSize(dims);
-  const slots = new Int32Array(n);
-  const r = dims.length;
-  const counter = new Array<number>(r).fill(0);
-  let pos = 0;
-  for (let i = 0; i < n; i++) {
-    slots[i] = pos;
-    for (let d = r - 1; d >= 0; d--) {
-      counter[d]++;
-      pos += keptStrides[d];
-      if (counter[d] < dims[d]) break;
-      pos -= keptStrides[d] * counter[d];
-      counter[d] = 0;
-    }
-  }
-  return { slots, count: shapeSize(kept) };
+  return { slots: stridedIndices(dims, keptStrides), count: shapeSize(kept) };
 }
 
 /** Mean and population variance of each slot's elements. */
-function moments(v: ArrayLike<number>, slots: Int32Array, count: number): { mean: Float64Array; variance: Float64Array } {
+function moments(v: ArrayLike<number>, slots: ArrayLike<number>, count: number): { mean: Float64Array; variance: Float64Array } {
   const mean = new Float64Array(count);
   const variance = new Float64Array(count);
   const size = new Float64Array(count);

@@ -3,28 +3,12 @@
  * are per tensor (opset 10), per axis (13) or per block along one axis (21); opset 19 added the
  * float8 types and 21 the 16- and 4-bit integers. Spec: https://onnx.ai/onnx/operators/
  */
-import { type DType, dtypeFromCode, isFloat } from '../ir/dtype.js';
+import { type DType, dtypeFromCode, isFloat, isInteger, valueRange } from '../ir/dtype.js';
 import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from '../ir/float16.js';
 import { shapeSize, Tensor } from '../ir/tensor.js';
 import type { Shape } from '../ir/types.js';
 import type { InferContext, KernelContext, OpSchema } from './schema.js';
-import { axisOf, f32, fromNumbers, numbers } from './util.js';
-
-/** Saturation ranges of the integer quantized types. */
-const INT_RANGES: Partial<Record<DType, [number, number]>> = {
-  uint8: [0, 255],
-  int8: [-128, 127],
-  uint16: [0, 65535],
-  int16: [-32768, 32767],
-  uint4: [0, 15],
-  int4: [-8, 7],
-};
-
-/** Round half to even, as numpy's rint does. */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
+import { axisOf, f32, fromNumbers, numbers, roundHalfEven } from './util.js';
 
 /** A float64 result rounded to the precision the reference computes it in (the input's float type). */
 function roundTo(dtype: DType, x: number): number {
@@ -234,7 +218,7 @@ const quantizeLinear: OpSchema = {
     const sv = numbers(scale);
     const sAt = layout(ctx, x, scale);
     const out = new Float64Array(x.size);
-    const range = INT_RANGES[dtype];
+    const range = isInteger(dtype) ? valueRange(dtype) : undefined;
     if (range) {
       const zv = zp ? numbers(zp) : undefined;
       const zAt = zp ? layout(ctx, x, zp) : () => 0;

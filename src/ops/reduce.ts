@@ -4,11 +4,11 @@
  * 18), which also brought `noop_with_empty_axes`. Spec: https://onnx.ai/onnx/operators/
  */
 import { dimAdd, dimProduct } from '../ir/dims.js';
-import { type DType, isFloat } from '../ir/dtype.js';
+import { type DType, isFloat, valueRange } from '../ir/dtype.js';
 import { shapeSize } from '../ir/tensor.js';
 import type { Dim } from '../ir/types.js';
 import type { InferContext, KernelContext, OpSchema } from './schema.js';
-import { axisOf, fromNumbers, numbers } from './util.js';
+import { axisOf, fromNumbers, numbers, stridedIndices } from './util.js';
 
 // ---------------------------------------------------------------- which axes
 
@@ -73,42 +73,12 @@ function reductionGroups(dims: readonly number[], flags: readonly boolean[]): nu
     acc *= dims[d];
   }
   const groups: number[][] = Array.from({ length: acc }, () => []);
-  const n = shapeSize(dims);
-  const counter = new Array<number>(rank).fill(0);
-  let pos = 0;
-  for (let i = 0; i < n; i++) {
-    groups[pos].push(i);
-    for (let d = rank - 1; d >= 0; d--) {
-      counter[d]++;
-      pos += outStride[d];
-      if (counter[d] < dims[d]) break;
-      pos -= outStride[d] * counter[d];
-      counter[d] = 0;
-    }
-  }
+  const slots = stridedIndices(dims, outStride);
+  for (let i = 0; i < slots.length; i++) groups[slots[i]].push(i);
   return groups;
 }
 
 // ---------------------------------------------------------------- the reductions
-
-/** Smallest and largest values of a dtype: what Max and Min yield over an empty set. */
-function dtypeRange(dtype: DType): [number, number] {
-  if (isFloat(dtype)) return [-Infinity, Infinity];
-  const ranges: Partial<Record<DType, [number, number]>> = {
-    bool: [0, 1],
-    int4: [-8, 7],
-    uint4: [0, 15],
-    int8: [-128, 127],
-    uint8: [0, 255],
-    int16: [-32768, 32767],
-    uint16: [0, 65535],
-    int32: [-(2 ** 31), 2 ** 31 - 1],
-    uint32: [0, 2 ** 32 - 1],
-    int64: [-(2 ** 63), 2 ** 63],
-    uint64: [0, 2 ** 64],
-  };
-  return ranges[dtype] ?? [-Infinity, Infinity];
-}
 
 type Fold = (xs: readonly number[], dtype: DType) => number;
 
@@ -121,7 +91,7 @@ function sum(xs: readonly number[]): number {
 /** Max or Min that propagates NaN, as numpy's reductions do. */
 function extreme(pickLarger: boolean): Fold {
   return (xs, dtype) => {
-    if (xs.length === 0) return dtypeRange(dtype)[pickLarger ? 0 : 1];
+    if (xs.length === 0) return valueRange(dtype)[pickLarger ? 0 : 1];
     let best = xs[0];
     for (const x of xs) {
       if (Number.isNaN(x)) return x;

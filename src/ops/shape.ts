@@ -9,7 +9,7 @@ import { shapeSize, Tensor } from '../ir/tensor.js';
 import type { Dim, Shape } from '../ir/types.js';
 import { constantNodeValue } from './constants.js';
 import type { InferContext, KernelContext, OpSchema } from './schema.js';
-import { axisOf, broadcastIndices, fromNumbers, numbers, strides, takeElements, unknownDims } from './util.js';
+import { axisOf, broadcastIndices, fromNumbers, numbers, stridedIndices, strides, takeElements, unknownDims } from './util.js';
 
 const INT64_MAX = 2 ** 63;
 
@@ -170,25 +170,16 @@ function permOf(ctx: InferContext | KernelContext, rank: number): number[] {
 }
 
 export function transposeTensor(x: Tensor, perm: readonly number[]): Tensor {
-  const dims = perm.map((p) => x.dims[p]);
   const inStrides = strides(x.dims);
-  const n = x.size;
-  const src = new Int32Array(n);
-  const rank = dims.length;
-  const counter = new Array<number>(rank).fill(0);
-  const step = perm.map((p) => inStrides[p]);
-  let pos = 0;
-  for (let i = 0; i < n; i++) {
-    src[i] = pos;
-    for (let d = rank - 1; d >= 0; d--) {
-      counter[d]++;
-      pos += step[d];
-      if (counter[d] < dims[d]) break;
-      pos -= step[d] * counter[d];
-      counter[d] = 0;
-    }
-  }
-  return takeElements(x, dims, src);
+  const dims = perm.map((p) => x.dims[p]);
+  return takeElements(
+    x,
+    dims,
+    stridedIndices(
+      dims,
+      perm.map((p) => inStrides[p]),
+    ),
+  );
 }
 
 const transpose: OpSchema = {

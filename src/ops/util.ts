@@ -121,30 +121,47 @@ export function strides(dims: readonly number[]): number[] {
   return s;
 }
 
-/** For each element of `out`, the index of the element of a tensor of shape `dims` broadcast to it. */
-export function broadcastIndices(dims: readonly number[], out: readonly number[]): Int32Array | Float64Array {
-  const n = shapeSize(out);
+/**
+ * Walks the elements of a tensor of shape `dims` in row-major order and gives, for each, the
+ * sum of its coordinates times `steps`. Broadcasting (steps 0 on broadcast dims), transposing
+ * (permuted input strides) and reduction grouping (strides of the kept dims) are all this walk.
+ */
+export function stridedIndices(dims: readonly number[], steps: readonly number[]): Int32Array | Float64Array {
+  const n = shapeSize(dims);
   const idx = n < 2 ** 31 ? new Int32Array(n) : new Float64Array(n);
-  const rank = out.length;
-  const offset = rank - dims.length;
-  const inStrides = strides(dims);
-  const eff = out.map((_, i) => {
-    const k = i - offset;
-    return k < 0 || dims[k] === 1 ? 0 : inStrides[k];
-  });
+  const rank = dims.length;
   const counter = new Array<number>(rank).fill(0);
   let pos = 0;
   for (let i = 0; i < n; i++) {
     idx[i] = pos;
     for (let d = rank - 1; d >= 0; d--) {
       counter[d]++;
-      pos += eff[d];
-      if (counter[d] < out[d]) break;
-      pos -= eff[d] * counter[d];
+      pos += steps[d];
+      if (counter[d] < dims[d]) break;
+      pos -= steps[d] * counter[d];
       counter[d] = 0;
     }
   }
   return idx;
+}
+
+/** For each element of `out`, the index of the element of a tensor of shape `dims` broadcast to it. */
+export function broadcastIndices(dims: readonly number[], out: readonly number[]): Int32Array | Float64Array {
+  const offset = out.length - dims.length;
+  const inStrides = strides(dims);
+  return stridedIndices(
+    out,
+    out.map((_, i) => {
+      const k = i - offset;
+      return k < 0 || dims[k] === 1 ? 0 : inStrides[k];
+    }),
+  );
+}
+
+/** Round half to even, as ONNX Round, the quantizers and numpy's rint do. */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /** Static broadcast shape of concrete tensors. */
