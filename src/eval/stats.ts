@@ -86,7 +86,7 @@ const prod = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
 function shapeOf(n: Node, i: number, assumed: Set<string>, output = false): number[] | null {
   const v = output ? n.outputs[i] : n.inputs[i];
   const t = v?.type;
-  if (!t || t.kind !== 'tensor') {
+  if (t?.kind !== 'tensor') {
     const c = v?.initializer;
     return c ? [...c.dims] : null;
   }

@@ -87,5 +87,5 @@ export function sameType(a: ValueType | undefined, b: ValueType | undefined): bo
 
 /** True when every dim is a known number. */
 export function isStaticShape(shape: Shape | undefined): shape is number[] {
-  return shape !== undefined && shape.every((d) => typeof d === 'number');
+  return (shape ?? [null]).every((d) => typeof d === 'number');
 }

@@ -173,7 +173,7 @@ class Engine {
     for (const v of node.outputs) {
       if (!v) continue;
       const t = v.type;
-      if (!t || t.kind !== 'tensor' || !t.shape || !t.shape.every((d) => typeof d === 'number')) return;
+      if (t?.kind !== 'tensor' || !t.shape || !t.shape.every((d) => typeof d === 'number')) return;
       if ((t.shape as number[]).reduce((a, b) => a * b, 1) > FOLD_LIMIT) return;
     }
     const inputs: Array<Tensor | undefined> = [];

@@ -4,8 +4,7 @@
  * 18), which also brought `noop_with_empty_axes`. Spec: https://onnx.ai/onnx/operators/
  */
 import { dimAdd, dimProduct } from '../ir/dims.js';
-import { type DType, isFloat, valueRange } from '../ir/dtype.js';
-import { shapeSize } from '../ir/tensor.js';
+import { type DType, valueRange } from '../ir/dtype.js';
 import type { Dim } from '../ir/types.js';
 import type { InferContext, KernelContext, OpSchema } from './schema.js';
 import { axisOf, fromNumbers, numbers, stridedIndices } from './util.js';

@@ -21,7 +21,7 @@ export function requiredInputs(model: Model): Value[] {
 /** Concrete dims of an input: symbols and unknown dims take 1. */
 export function concreteDims(v: Value): number[] {
   const t = v.type;
-  if (!t || t.kind !== 'tensor' || !t.shape) {
+  if (t?.kind !== 'tensor' || !t.shape) {
     throw badInput(`input "${v.name}" has no known shape; give one with --input-shape ${v.name}:1x3x224x224`);
   }
   return t.shape.map((d) => (typeof d === 'number' ? d : 1));
@@ -32,7 +32,7 @@ export function randomFeeds(model: Model, seed = 0): Feeds {
   const feeds: Feeds = {};
   for (const v of requiredInputs(model)) {
     const t = v.type;
-    if (!t || t.kind !== 'tensor' || !t.dtype) throw badInput(`input "${v.name}" is ${formatType(t)}; only tensors can be made at random`);
+    if (t?.kind !== 'tensor' || !t.dtype) throw badInput(`input "${v.name}" is ${formatType(t)}; only tensors can be made at random`);
     const dims = concreteDims(v);
     const n = dims.reduce((a, b) => a * b, 1);
     if (n > MAX_RANDOM_ELEMENTS) {
@@ -60,7 +60,7 @@ export function checkFeeds(model: Model, feeds: Feeds): void {
     const t = feeds[v.name];
     if (!t) throw badInput(`no value given for input "${v.name}" (${formatType(v.type)}); pass --input ${v.name}=file.npy or --random`);
     const vt = v.type;
-    if (!vt || vt.kind !== 'tensor') continue;
+    if (vt?.kind !== 'tensor') continue;
     if (vt.dtype && vt.dtype !== t.dtype) throw badInput(`input "${v.name}" must be ${vt.dtype}, got ${t.dtype}`);
     if (vt.shape) {
       const ok = vt.shape.length === t.rank && vt.shape.every((d, i) => typeof d !== 'number' || d === t.dims[i]);
