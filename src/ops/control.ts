@@ -50,11 +50,18 @@ function baseDtype(t: ValueType | undefined): DType | undefined {
  * (a different size or symbol) becomes unknown, and so does a rank it changes or loses. A dim
  * the body leaves unknown at the same rank keeps the input's value: exporters keep loop-carried
  * shapes fixed, and an unknown result (a Slice by the iteration number, say) is not evidence of
- * change. A body output of another kind (an optional in, a sequence out) leaves the state unknown.
+ * change. An optional state the body fills takes the filled type; another change of kind leaves
+ * the state unknown.
  */
 function widenCarried(input: ValueType | undefined, output: ValueType | undefined): ValueType | undefined {
   if (!input || !output) return input;
-  if (input.kind !== output.kind) return undefined;
+  if (input.kind !== output.kind) {
+    // An optional state that the body fills (ONNX's loop16_seq_none: None in, a sequence out)
+    // carries the body's type; any other change of kind is unknown.
+    if (input.kind === 'optional' && (!input.elem || input.elem.kind === output.kind))
+      return input.elem ? widenCarried(input.elem, output) : output;
+    return undefined;
+  }
   switch (input.kind) {
     case 'tensor':
     case 'sparse_tensor': {

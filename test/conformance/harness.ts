@@ -94,12 +94,12 @@ function dataSets(dir: string): string[] {
 }
 
 /** A test value as stored in the suite's .pb files. */
-type TestValue =
+export type TestValue =
   | { kind: 'tensor'; tensor: Tensor }
   | { kind: 'sequence'; items: TestValue[]; elem: ValueType | undefined }
   | { kind: 'optional'; value: TestValue | undefined; elem: ValueType | undefined };
 
-function testValue(bytes: Uint8Array, type: ValueType | undefined, source: string): TestValue {
+export function testValue(bytes: Uint8Array, type: ValueType | undefined, source: string): TestValue {
   if (type?.kind === 'sequence') {
     const p = onnx.SequenceProto.decode(bytes);
     return { kind: 'sequence', items: sequenceItems(p, type.elem, source), elem: type.elem };

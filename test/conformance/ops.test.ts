@@ -38,5 +38,5 @@ describe('ONNX node tests: our shape rules and kernels', () => {
 });
 
 /** Coverage floors: raise them as rules and kernels are added, never lower them. */
-const SHAPES_FLOOR = 900;
-const KERNELS_FLOOR = 890;
+const SHAPES_FLOOR = 932;
+const KERNELS_FLOOR = 898;
