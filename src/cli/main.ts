@@ -8,6 +8,7 @@ import { firstLine, isMobilizeError } from '../errors.js';
 import { registerConvert } from './commands/convert.js';
 import { registerDemo } from './commands/demo.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerOptimize } from './commands/optimize.js';
 import { registerRun } from './commands/run.js';
 
 function packageVersion(): string {
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerInspect(program);
   registerConvert(program);
+  registerOptimize(program);
   registerRun(program);
   // Every command rejects unknown options and surplus arguments, and exits through our handler.
   const strict = (c: Command): void => {

@@ -79,6 +79,8 @@ export class Node {
   metadata?: Metadata;
   /** ONNX NodeDeviceConfigurationProto messages, carried through unchanged. */
   deviceConfigurations?: unknown[];
+  /** Set once the node is taken out of its graph, so rewrites holding a stale list can skip it. */
+  removed = false;
   /** Fields of the file's NodeProto this version does not know, written back unchanged. */
   unknownFields?: Uint8Array[];
 
@@ -337,6 +339,26 @@ export class Graph {
       }
     }
     this.nodes.splice(this.indexOf(node), 1);
+    node.removed = true;
+  }
+
+  /**
+   * Takes a node out of the graph but keeps its output values (with no producer): for rewrites
+   * that give those values another source, such as constant folding turning them into
+   * initializers.
+   */
+  detachNode(node: Node): void {
+    node.truncateInputs(0);
+    for (const out of node.outputs) if (out && out.producer === node) out.producer = undefined;
+    this.nodes.splice(this.indexOf(node), 1);
+    node.removed = true;
+  }
+
+  /** Turns a value into an initializer holding `tensor` (its producer, if any, must be detached). */
+  makeInitializer(value: Value, tensor: Tensor): void {
+    value.initializer = tensor;
+    value.type = { kind: 'tensor', dtype: tensor.dtype, shape: [...tensor.dims] };
+    if (!this.initializers.includes(value)) this.initializers.push(value);
   }
 
   /** Removes initializer-only values nobody reads (not graph inputs or outputs). */

@@ -33,6 +33,8 @@ export interface InferReport {
   /** Op types with no shape rule, with how many nodes use them. */
   unknownOps: Map<string, number>;
   problems: InferProblem[];
+  /** Elements of small integer tensors worked out during inference (Shape outputs and their arithmetic). */
+  shapeValues: Map<Value, Dim[]>;
 }
 
 /** Largest constant (elements) computed during inference. */
@@ -105,8 +107,8 @@ export function mergeTypes(declared: ValueType | undefined, inferred: ValueType)
 }
 
 class Engine {
-  readonly report: InferReport = { unknownOps: new Map(), problems: [] };
   private readonly symbolic = new Map<Value, Dim[]>();
+  readonly report: InferReport = { unknownOps: new Map(), problems: [], shapeValues: this.symbolic };
   private readonly folded = new Map<Value, Tensor>();
   private fresh = 0;
   private readonly model: Model;
