@@ -58,33 +58,42 @@ export function makeContext(model: Model, options: OptimizeOptions = {}, registr
   };
 }
 
-/** Runs `passes` in order, round after round, until a round changes nothing. */
+/**
+ * Runs `passes` in order, round after round, until a round changes nothing; then `final` once
+ * (passes whose output the others do not understand, such as contrib-op lowering).
+ */
 export function runToFixedPoint(
   model: Model,
   passes: readonly Pass[],
   options: OptimizeOptions = {},
+  final: readonly Pass[] = [],
 ): { stats: PassStat[]; rounds: number } {
   const ctx = makeContext(model, options);
-  const active = passes
-    .filter((p) => (options.level ?? 'basic') === 'all' || p.level === 'basic')
-    .filter((p) => !options.disable?.includes(p.name));
-  const stats = new Map<string, PassStat>(active.map((p) => [p.name, { name: p.name, rewrites: 0, ms: 0 }]));
+  const enabled = (p: Pass): boolean => ((options.level ?? 'basic') === 'all' || p.level === 'basic') && !options.disable?.includes(p.name);
+  const active = passes.filter(enabled);
+  const finals = final.filter(enabled);
+  const stats = new Map<string, PassStat>([...active, ...finals].map((p) => [p.name, { name: p.name, rewrites: 0, ms: 0 }]));
+  const apply = (pass: Pass): number => {
+    const t0 = performance.now();
+    const n = runPass(pass, model, ctx);
+    const s = stats.get(pass.name) as PassStat;
+    s.ms += performance.now() - t0;
+    s.rewrites += n;
+    if (n > 0 && options.verifyEachPass) assertValid(model, `after pass ${pass.name}`, { registry: ctx.registry });
+    if (n > 0) options.afterPass?.(pass.name, model);
+    return n;
+  };
   let rounds = 0;
   while (rounds < MAX_ROUNDS) {
     rounds++;
     ctx.shapeValues = inferShapes(model, { registry: ctx.registry }).shapeValues;
     let changed = 0;
-    for (const pass of active) {
-      const t0 = performance.now();
-      const n = runPass(pass, model, ctx);
-      const s = stats.get(pass.name) as PassStat;
-      s.ms += performance.now() - t0;
-      s.rewrites += n;
-      changed += n;
-      if (n > 0 && options.verifyEachPass) assertValid(model, `after pass ${pass.name}`, { registry: ctx.registry });
-      if (n > 0) options.afterPass?.(pass.name, model);
-    }
+    for (const pass of active) changed += apply(pass);
     if (changed === 0) break;
+  }
+  if (finals.length > 0) {
+    ctx.shapeValues = inferShapes(model, { registry: ctx.registry }).shapeValues;
+    for (const pass of finals) apply(pass);
   }
   return { stats: [...stats.values()], rounds };
 }

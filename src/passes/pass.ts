@@ -20,6 +20,8 @@ export interface OptimizeOptions {
   disable?: readonly string[];
   /** Check the graph after every pass (tests turn this on). */
   verifyEachPass?: boolean;
+  /** The passes to run instead of the standard pipeline (tests, experiments). */
+  passes?: readonly Pass[];
   /** Called after each pass that rewrote something (used to find the pass that broke a model). */
   afterPass?: (pass: string, model: Model) => void;
 }

@@ -86,7 +86,7 @@ export function compareTensors(expected: Tensor, actual: Tensor): string | undef
   return undefined;
 }
 
-function dataSets(dir: string): string[] {
+export function dataSets(dir: string): string[] {
   return readdirSync(dir)
     .filter((d) => d.startsWith('test_data_set_'))
     .sort()
@@ -129,14 +129,14 @@ function sequenceItems(p: onnx.SequenceProto.$Properties, elem: ValueType | unde
     );
 }
 
-function loadValues(dir: string, prefix: 'input' | 'output', values: Value[]): Array<TestValue | undefined> {
+export function loadValues(dir: string, prefix: 'input' | 'output', values: Value[]): Array<TestValue | undefined> {
   return values.map((v, i) => {
     const f = join(dir, `${prefix}_${i}.pb`);
     return existsSync(f) ? testValue(readFileSync(f), v.type, f) : undefined;
   });
 }
 
-function needsAdapter(t: ValueType | undefined): boolean {
+export function needsAdapter(t: ValueType | undefined): boolean {
   return t !== undefined && (t.kind !== 'tensor' || t.dtype === 'bfloat16');
 }
 
@@ -146,7 +146,7 @@ function needsAdapter(t: ValueType | undefined): boolean {
  * feed SequenceConstruct / Optional / Cast nodes, and SequenceAt / OptionalGetElement / Cast nodes
  * turn the graph's outputs back into tensors. The graph itself is left as written.
  */
-class Adapter {
+export class Adapter {
   readonly feeds: Record<string, Tensor> = {};
   readonly expected: Array<[string, Tensor]> = [];
   private readonly g: Graph;
@@ -352,7 +352,7 @@ async function runOriginal(
   }
 }
 
-function shortReason(e: unknown): string {
+export function shortReason(e: unknown): string {
   const msg = (e as Error).message ?? String(e);
   return msg
     .replace(/^onnxruntime (cannot load the model|failed to run the model): /, '')

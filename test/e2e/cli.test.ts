@@ -81,3 +81,33 @@ describe('mobilize CLI', () => {
     assert.ok(JSON.parse(r.stdout).output.endsWith('out.onnx'));
   });
 });
+
+describe('mobilize optimize', () => {
+  it('reports nodes, op histograms and per-pass figures, and verifies on onnxruntime', () => {
+    const dir = tmpDir();
+    const path = join(dir, 'm.onnx');
+    saveModel(smallConvNet(), path);
+    const r = cli(['optimize', path, '-o', join(dir, 'o.onnx'), '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.nodesBefore, 5);
+    assert.ok(report.nodesAfter <= 5);
+    assert.equal(typeof report.opsBefore.Conv, 'number');
+    assert.ok(report.passes.every((p: { name: string; rewrites: number; ms: number }) => p.name && p.rewrites >= 0 && p.ms >= 0));
+    assert.equal(report.verify.checked, true);
+    assert.ok(existsSync(join(dir, 'o.onnx')));
+  });
+
+  it('refuses an unknown level or pass name', () => {
+    const dir = tmpDir();
+    const path = join(dir, 'm.onnx');
+    saveModel(smallConvNet(), path);
+    const bad = cli(['optimize', path, '-o', join(dir, 'o.onnx'), '--level', 'max']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--level max: expected basic or all/);
+    const pass = cli(['optimize', path, '-o', join(dir, 'o.onnx'), '--disable', 'nope']);
+    assert.equal(pass.code, 2);
+    assert.match(pass.stderr, /--disable nope: no such pass/);
+    assert.deepEqual(listFiles(dir), ['m.onnx']);
+  });
+});
