@@ -7,7 +7,7 @@
  * that boundary-only model, which takes the same NHWC inputs and computes exactly the original.
  */
 import { checkFailed, firstLine } from '../errors.js';
-import { type Agreement, compareModels } from '../eval/equivalence.js';
+import { type Agreement, agrees, compareModels } from '../eval/equivalence.js';
 import { readOnnx } from '../formats/onnx/read.js';
 import { writeOnnx } from '../formats/onnx/write.js';
 import type { Model } from '../ir/graph.js';
@@ -19,7 +19,7 @@ import type { OptimizeOptions } from '../passes/pass.js';
 import { type OptimizeReport, optimize } from '../passes/pipeline.js';
 import type { Backend } from '../runtime/backend.js';
 
-/** Largest output difference, relative to the output's scale, that counts as "the same". */
+/** Largest output difference, relative to the output's scale, that counts as "the same" (see `agrees`). */
 export const EQUIVALENCE_TOLERANCE = 1e-4;
 
 export interface OptimizeRecipeOptions extends OptimizeOptions {
@@ -82,7 +82,7 @@ export async function optimizeModel(model: Model, options: OptimizeRecipeOptions
       return { ...report, verify: { checked: false, skipped: firstLine(e2) } };
     }
   }
-  if (agreement.worst > EQUIVALENCE_TOLERANCE) {
+  if (!agrees(agreement, EQUIVALENCE_TOLERANCE)) {
     const culprit = await findCulprit(original, options);
     throw checkFailed(
       `the optimized model's outputs differ from the original's (relative difference ${agreement.worst.toExponential(2)})${culprit ? `; pass "${culprit}" made the difference` : ''} — nothing was written`,
@@ -103,7 +103,7 @@ async function findCulprit(original: Uint8Array, options: OptimizeRecipeOptions)
   const reference = readOnnx(original);
   for (const [pass, bytes] of snapshots) {
     const agreement = await compareModels(reference, readOnnx(bytes), options.verifyWith as Backend, options.seed ?? 0);
-    if (agreement.worst > EQUIVALENCE_TOLERANCE) return pass;
+    if (!agrees(agreement, EQUIVALENCE_TOLERANCE)) return pass;
   }
   return undefined;
 }

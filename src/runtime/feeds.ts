@@ -18,25 +18,41 @@ export function requiredInputs(model: Model): Value[] {
   return model.graph.inputs.filter((v) => !v.initializer);
 }
 
-/** Concrete dims of an input: symbols and unknown dims take 1. */
-export function concreteDims(v: Value): number[] {
+/** A symbolic or unknown dim in the first position (a batch) becomes 1; anywhere else this. */
+export const DEFAULT_FREE_DIM = 32;
+
+/**
+ * Concrete dims of an input: a symbol or unknown dim becomes 1 as the leading (batch) dim and
+ * 32 elsewhere — large enough that convolutions, pools and sequence ops do real work, small
+ * enough to run fast. One symbol gets one value across all inputs (`bound`).
+ */
+export function concreteDims(v: Value, bound: Map<string, number> = new Map()): number[] {
   const t = v.type;
   if (t?.kind !== 'tensor' || !t.shape) {
     throw badInput(`input "${v.name}" has no known shape; give one with --input-shape ${v.name}:1x3x224x224`);
   }
-  return t.shape.map((d) => (typeof d === 'number' ? d : 1));
+  return t.shape.map((d, i) => {
+    if (typeof d === 'number') return d;
+    const value = i === 0 ? 1 : DEFAULT_FREE_DIM;
+    if (d === null) return value;
+    if (!bound.has(d)) bound.set(d, value);
+    return bound.get(d) as number;
+  });
 }
 
 export function randomFeeds(model: Model, seed = 0): Feeds {
   const rng = new Random(seed);
   const feeds: Feeds = {};
+  const bound = new Map<string, number>();
   for (const v of requiredInputs(model)) {
     const t = v.type;
     if (t?.kind !== 'tensor' || !t.dtype) throw badInput(`input "${v.name}" is ${formatType(t)}; only tensors can be made at random`);
-    const dims = concreteDims(v);
+    const dims = concreteDims(v, bound);
     const n = dims.reduce((a, b) => a * b, 1);
     if (n > MAX_RANDOM_ELEMENTS) {
-      throw badInput(`input "${v.name}" would hold ${n} elements (${formatType(t)} with symbols as 1); fix its shape with --input-shape`);
+      throw badInput(
+        `input "${v.name}" would hold ${n} elements (${formatType(t)} with free dims as 1 or ${DEFAULT_FREE_DIM}); fix its shape with --input-shape`,
+      );
     }
     const dtype = t.dtype;
     let values: number[];

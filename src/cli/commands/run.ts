@@ -29,7 +29,7 @@ export function registerRun(program: Command): void {
     .description('run a model once on onnxruntime and summarise its outputs')
     .argument('<model>', 'model file')
     .option('--input <name=file.npy...>', 'an input tensor from a .npy file (repeatable)')
-    .option('--random', 'make inputs not given with --input at random (symbolic dims as 1)')
+    .option('--random', 'make inputs not given with --input at random (a free batch dim as 1, other free dims as 32)')
     .option('--seed <n>', 'seed for --random', '0')
     .option('--input-shape <name:dims...>', 'fix input dims for --random, e.g. input:1x3x224x224')
     .option('-o, --output <folder>', 'write each output as <folder>/<name>.npy')
