@@ -33,6 +33,11 @@ describe('mobilize CLI', () => {
     assert.equal(report.top1Agreement, 1);
     assert.ok(report.inspect.macs > 1e6);
     assert.ok(existsSync(join(dir, 'fmnist-cnn.onnx')));
+    // BatchNormalization folds into both convolutions, and onnxruntime confirmed it.
+    assert.equal(report.optimized.rewrites['fuse-conv-bn'], 2);
+    assert.equal(report.optimized.nodesAfter, report.optimized.nodesBefore - 2);
+    assert.ok(report.optimized.verifiedRelDiff <= 1e-5);
+    assert.ok(existsSync(join(dir, 'fmnist-cnn.opt.onnx')));
   });
 
   it('inspect --json prints exactly one JSON object with nodes and macs', () => {

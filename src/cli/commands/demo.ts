@@ -12,7 +12,7 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description(
-      'the main job on a built-in default: build a Fashion-MNIST CNN, save, load, inspect, run on onnxruntime and check it against the reference interpreter',
+      'the main job on a built-in default: build a Fashion-MNIST CNN, save, load, inspect, optimize it (checked on onnxruntime), and run it on onnxruntime and the reference interpreter',
     )
     .option('-o, --output <folder>', 'where to write the demo model', 'mobilize-demo')
     .option('--seed <n>', 'seed for the weights', '0')
@@ -30,6 +30,11 @@ export function registerDemo(program: Command): void {
         print(
           `model ${report.model}: ${r.nodes} nodes, ${formatCount(r.params)} params, ${formatBytes(report.fileBytes)}, ${formatCount(r.macs ?? 0)} MACs per image`,
         );
+        const o = report.optimized;
+        const rewrites = Object.entries(o.rewrites)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ');
+        print(`optimized ${o.model}: ${o.nodesBefore} → ${o.nodesAfter} nodes (${rewrites}), ${formatBytes(o.fileBytes)}`);
         print(
           `onnxruntime vs reference interpreter on ${report.samples} ${report.data}: max |diff| ${report.maxAbsDiff.toExponential(2)}, top-1 agreement ${(report.top1Agreement * 100).toFixed(0)}%`,
         );
