@@ -16,7 +16,7 @@ import { agrees, compareModels } from '../src/eval/equivalence.js';
 import { readOnnx } from '../src/formats/onnx/read.js';
 import { writeOnnx } from '../src/formats/onnx/write.js';
 import type { Model } from '../src/ir/graph.js';
-import { upgradeOpset } from '../src/ir/upgrade.js';
+import { upgradeOpset } from '../src/ir/upgrade/index.js';
 import type { Level } from '../src/passes/pass.js';
 import { optimize } from '../src/passes/pipeline.js';
 import { nodeBackend } from '../src/runtime/node.js';

@@ -20,7 +20,7 @@ export { printGraph, printModel, printNode } from './ir/print.js';
 export { type Metadata, type SparseTensor, shapeSize, Tensor } from './ir/tensor.js';
 export type { Dim, Shape, TensorType, ValueType } from './ir/types.js';
 export { formatShape, formatType, tensorType } from './ir/types.js';
-export { MAX_TARGET_OPSET, MIN_TARGET_OPSET, type UpgradeReport, upgradeOpset } from './ir/upgrade.js';
+export { MAX_TARGET_OPSET, MIN_TARGET_OPSET, type UpgradeReport, upgradeOpset } from './ir/upgrade/index.js';
 export { assertValid, type VerifyIssue, verifyModel } from './ir/verify.js';
 export { defaultRegistry, type InferContext, type KernelContext, OpRegistry, type OpSchema } from './ops/index.js';
 export { applyInputShapes, type InferOptions, type InferReport, inferShapes } from './ops/infer.js';

@@ -1,6 +1,7 @@
 /**
- * Helpers shared by the op families: common shape rules, axis handling, and the numeric plumbing
- * of the reference kernels (numbers in, typed storage out, numpy broadcasting).
+ * Helpers shared by the op families: common shape rules, axis and attribute handling, the numeric
+ * plumbing of the reference kernels (numbers in, typed storage out, numpy broadcasting), and the
+ * index maps the data-movement kernels copy through.
  */
 
 import { broadcastShapes, normAxis } from '../ir/dims.js';
@@ -47,11 +48,29 @@ export function unknownDims(ctx: InferContext, rank: number | string | null | un
   return new Array<Dim>(rank).fill(null);
 }
 
+/** A shape of known rank whose dims are all unknown (a rank the op fixes, not one read from the file: see unknownDims). */
+export function nullDims(rank: number): Shape {
+  return new Array<Dim>(rank).fill(null);
+}
+
+/** Fails when two shapes are known to differ (in rank, or in a dim both know). */
+export function checkSameShape(ctx: InferContext, what: string, got: Shape | undefined, want: Shape | undefined): void {
+  if (!got || !want) return;
+  const differs = got.length !== want.length || got.some((d, i) => typeof d === 'number' && typeof want[i] === 'number' && d !== want[i]);
+  if (differs) ctx.fail(`${what} has shape [${got.map((d) => d ?? '?')}], expected [${want.map((d) => d ?? '?')}]`);
+}
+
 /** Normalises an axis or fails naming it. */
 export function axisOf(ctx: InferContext | KernelContext, axis: number, rank: number): number {
   const a = normAxis(axis, rank);
   if (a === undefined) return ctx.fail(`axis ${axis} is out of range for rank ${rank}`);
   return a;
+}
+
+/** A list attribute, or `fallback` when it is absent or written as an empty list. */
+export function listAttr(ctx: InferContext | KernelContext, name: string, fallback: number[]): number[] {
+  const v = ctx.node.ints(name);
+  return v && v.length > 0 ? v : fallback;
 }
 
 /** Integer elements of a constant input (axes, pads, shape tensors). */
@@ -234,4 +253,65 @@ export function iota(n: number): Int32Array {
   const a = new Int32Array(n);
   for (let i = 0; i < n; i++) a[i] = i;
   return a;
+}
+
+// ---------------------------------------------------------------- kernels: index maps
+
+/**
+ * The source index of every element of a tensor of shape `dims`, computed from its coordinates
+ * and flat index in row-major order. `coord` is reused between calls, so `source` must not keep it.
+ */
+export function indexMap(dims: readonly number[], source: (coord: readonly number[], flat: number) => number): Int32Array {
+  const n = shapeSize(dims);
+  const src = new Int32Array(n);
+  const coord = new Array<number>(dims.length).fill(0);
+  for (let i = 0; i < n; i++) {
+    src[i] = source(coord, i);
+    for (let d = dims.length - 1; d >= 0; d--) {
+      if (++coord[d] < dims[d]) break;
+      coord[d] = 0;
+    }
+  }
+  return src;
+}
+
+/** Flat offset of `coord` under strides `st`, with the coordinate on `axis` replaced by `at`. */
+export function offsetWith(coord: readonly number[], st: readonly number[], axis: number, at: number): number {
+  let o = 0;
+  for (let d = 0; d < coord.length; d++) o += (d === axis ? at : coord[d]) * st[d];
+  return o;
+}
+
+/**
+ * One flat tensor holding a's elements followed by b's. Kernels that mix elements of two tensors
+ * (data and updates, data and a pad value) stay a single `takeElements` copy: an index ≥ a.size
+ * picks from b.
+ */
+export function appendElements(a: Tensor, b: Tensor): Tensor {
+  if (a.dtype !== b.dtype) throw new Error(`cannot mix ${a.dtype} and ${b.dtype} elements`);
+  const n = a.size + b.size;
+  if (a.dtype === 'string') return Tensor.fromStrings([n], [...a.stringBytes, ...b.stringBytes]);
+  if (a.dtype === 'int4' || a.dtype === 'uint4' || a.dtype === 'float4e2m1') {
+    // Two elements per byte: unpack and repack nibble by nibble.
+    const nibble = (t: Tensor, j: number): number => (j & 1 ? t.bytes[j >> 1] >> 4 : t.bytes[j >> 1] & 0xf);
+    const out = new Uint8Array(Math.ceil(n / 2));
+    for (let i = 0; i < n; i++) {
+      const v = i < a.size ? nibble(a, i) : nibble(b, i - a.size);
+      out[i >> 1] |= i & 1 ? v << 4 : v;
+    }
+    return Tensor.fromBytes(a.dtype, [n], out);
+  }
+  const da = a.data;
+  const db = b.data as typeof da;
+  const Ctor = da.constructor as new (n: number) => typeof da;
+  const out = new Ctor(da.length + db.length);
+  for (let i = 0; i < da.length; i++) out[i] = da[i];
+  for (let i = 0; i < db.length; i++) out[da.length + i] = db[i];
+  return Tensor.from(a.dtype, [n], out);
+}
+
+/** `x` with the elements whose index map entry is `x.size` replaced by the one element of `fill`. */
+export function withFill(ctx: KernelContext, x: Tensor, fill: Tensor, dims: readonly number[], src: Int32Array): Tensor {
+  if (fill.dtype !== x.dtype) return ctx.fail(`fill value is ${fill.dtype} but the data is ${x.dtype}`);
+  return takeElements(appendElements(x, fill.reshape([1])), dims, src);
 }

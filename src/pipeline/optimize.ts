@@ -12,7 +12,7 @@ import { readOnnx } from '../formats/onnx/read.js';
 import { writeOnnx } from '../formats/onnx/write.js';
 import type { Model } from '../ir/graph.js';
 import type { Shape } from '../ir/types.js';
-import { type UpgradeReport, upgradeOpset } from '../ir/upgrade.js';
+import { type UpgradeReport, upgradeOpset } from '../ir/upgrade/index.js';
 import { applyInputShapes } from '../ops/infer.js';
 import { type NhwcBoundaries, nhwcBoundaries } from '../passes/layout-nhwc.js';
 import type { OptimizeOptions } from '../passes/pass.js';

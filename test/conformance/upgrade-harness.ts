@@ -1,5 +1,5 @@
 /**
- * The ONNX backend tests as a check of the opset upgrader (src/ir/upgrade.ts): each model below
+ * The ONNX backend tests as a check of the opset upgrader (src/ir/upgrade/): each model below
  * the target opset is read, upgraded, checked by the verifier, written, run on onnxruntime-node
  * and compared with the suite's expected outputs, like harness.ts's runCase does for the model
  * as written. A test that cannot be judged is skipped with a reason (onnxruntime cannot run the
@@ -13,7 +13,7 @@ import { readOnnx } from '../../src/formats/onnx/read.js';
 import { writeOnnx } from '../../src/formats/onnx/write.js';
 import type { Model } from '../../src/ir/graph.js';
 import type { Tensor } from '../../src/ir/tensor.js';
-import { upgradeOpset } from '../../src/ir/upgrade.js';
+import { upgradeOpset } from '../../src/ir/upgrade/index.js';
 import { verifyModel } from '../../src/ir/verify.js';
 import { defaultRegistry } from '../../src/ops/index.js';
 import type { Session } from '../../src/runtime/backend.js';

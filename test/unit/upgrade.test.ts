@@ -15,7 +15,7 @@ import { saveModel } from '../../src/io/files.js';
 import { ModelBuilder } from '../../src/ir/builder.js';
 import { Graph, Model, type Node } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
-import { upgradeOpset } from '../../src/ir/upgrade.js';
+import { upgradeOpset } from '../../src/ir/upgrade/index.js';
 import { verifyModel } from '../../src/ir/verify.js';
 import { defaultRegistry } from '../../src/ops/index.js';
 import { nodeBackend } from '../../src/runtime/node.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadModel, saveModel } from '../../io/files.js';
-import { MAX_TARGET_OPSET, MIN_TARGET_OPSET, type UpgradeReport, upgradeOpset } from '../../ir/upgrade.js';
+import { MAX_TARGET_OPSET, MIN_TARGET_OPSET, type UpgradeReport, upgradeOpset } from '../../ir/upgrade/index.js';
 import { assertValid } from '../../ir/verify.js';
 import { defaultRegistry } from '../../ops/index.js';
 import { formatBytes } from '../format.js';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { badInput } from '../../errors.js';
 import { loadModel, saveModel } from '../../io/files.js';
-import { MAX_TARGET_OPSET, MIN_TARGET_OPSET } from '../../ir/upgrade.js';
+import { MAX_TARGET_OPSET, MIN_TARGET_OPSET } from '../../ir/upgrade/index.js';
 import { assertValid } from '../../ir/verify.js';
 import { defaultRegistry } from '../../ops/index.js';
 import { FINAL_PASSES, PIPELINE } from '../../passes/pipeline.js';
