@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { firstLine, isMobilizeError } from '../errors.js';
 import { registerConvert } from './commands/convert.js';
 import { registerDemo } from './commands/demo.js';
+import { registerEval } from './commands/eval.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerOptimize } from './commands/optimize.js';
 import { registerRun } from './commands/run.js';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerConvert(program);
   registerOptimize(program);
   registerRun(program);
+  registerEval(program);
   // Every command rejects unknown options and surplus arguments, and exits through our handler.
   const strict = (c: Command): void => {
     c.exitOverride().allowExcessArguments(false).allowUnknownOption(false);

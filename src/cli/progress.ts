@@ -3,10 +3,12 @@ import cliProgress from 'cli-progress';
 
 export interface Progress {
   tick(n?: number, payload?: Record<string, string | number>): void;
+  /** Sets the count done so far. */
+  update(done: number, payload?: Record<string, string | number>): void;
   stop(): void;
 }
 
-const silent: Progress = { tick() {}, stop() {} };
+const silent: Progress = { tick() {}, update() {}, stop() {} };
 
 export function progressBar(label: string, total: number, unit = 'items'): Progress {
   if (!process.stderr.isTTY || process.env.MOBILIZE_NO_PROGRESS) return silent;
@@ -23,6 +25,9 @@ export function progressBar(label: string, total: number, unit = 'items'): Progr
   return {
     tick(n = 1, payload) {
       bar.increment(n, payload);
+    },
+    update(done, payload) {
+      bar.update(done, payload);
     },
     stop() {
       bar.stop();

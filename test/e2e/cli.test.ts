@@ -116,3 +116,24 @@ describe('mobilize optimize', () => {
     assert.deepEqual(listFiles(dir), ['m.onnx']);
   });
 });
+
+describe('mobilize eval', () => {
+  it('reports top-1, top-5 and n as JSON', () => {
+    const dir = tmpDir();
+    const demo = cli(['demo', '-o', dir, '--json']);
+    assert.equal(demo.code, 0, demo.stderr);
+    const r = cli(['eval', join(dir, 'fmnist-cnn.onnx'), '--data', 'fashion-mnist:test', '--limit', '500', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.n, 500);
+    assert.ok(report.top1 >= 0 && report.top1 <= report.top5 && report.top5 <= 1);
+  });
+
+  it('refuses a dataset that does not fit the model', () => {
+    const dir = tmpDir();
+    saveModel(smallConvNet(), join(dir, 'm.onnx'));
+    const r = cli(['eval', join(dir, 'm.onnx'), '--data', 'fashion-mnist']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /fashion-mnist:test holds samples of shape \[1,28,28\] but the model's input "x" is float32\[N,3,8,8\]/);
+  });
+});
