@@ -4,15 +4,19 @@
  * direct convolution runs in float64, with the quantized forms adding zero points and requantizing.
  * Spec: https://onnx.ai/onnx/operators/
  */
+
+import type { AttrInput } from '../ir/attributes.js';
 import { dimDiv, dimMul, dimProduct } from '../ir/dims.js';
 import { type DType, valueRange } from '../ir/dtype.js';
+import type { Value } from '../ir/graph.js';
 import { shapeSize, type Tensor } from '../ir/tensor.js';
 import type { Dim, Shape } from '../ir/types.js';
-import type { InferContext, KernelContext, OpSchema } from './schema.js';
+import { channelAxes, fromOutput0, spatialDims, withGradients } from './grad.js';
+import type { GradContext, GradRule, InferContext, KernelContext, OpSchema } from './schema.js';
 import { fromNumbers, listAttr, numbers, roundHalfEven } from './util.js';
-import { extent, isSame, outputDim, resolveWindow, spatialShape, type Window, windowOf, windowTaps } from './window.js';
+import { extent, isSame, outputDim, padsAt, resolveWindow, spatialShape, type Window, windowOf, windowTaps } from './window.js';
 
-type Ctx = InferContext | KernelContext;
+type Ctx = InferContext | KernelContext | GradContext;
 
 // ---------------------------------------------------------------- Conv, ConvInteger, QLinearConv
 
@@ -453,4 +457,154 @@ const col2im: OpSchema = {
   },
 };
 
-export const CONV_OPS: OpSchema[] = [conv, convInteger, qlinearConv, convTranspose, deformConv, col2im];
+// ---------------------------------------------------------------- gradients
+
+/** Attributes that differ from their defaults, so the emitted nodes stay short. */
+function geometryAttrs(strides: number[], dilations: number[], group: number): Record<string, AttrInput> {
+  const attrs: Record<string, AttrInput> = {};
+  if (strides.some((x) => x !== 1)) attrs.strides = strides;
+  if (dilations.some((x) => x !== 1)) attrs.dilations = dilations;
+  if (group !== 1) attrs.group = group;
+  return attrs;
+}
+
+/** `v` cut to `sizes` along its spatial axes when it is longer there. */
+function cropSpatial(c: GradContext, v: Value, have: number[], sizes: number[]): Value {
+  if (have.every((h, i) => h === sizes[i])) return v;
+  const axes = sizes.map((_, i) => i + 2);
+  return c.op('Slice', [v, c.ints(sizes.map(() => 0)), c.ints(sizes), c.ints(axes)]);
+}
+
+/**
+ * The transposed convolution of `dy` (windows of `outDims` positions) by `w` back onto an input
+ * of `inDims`: the input gradient of a convolution (and, with a ones kernel, of AveragePool).
+ * The end pad is chosen so the result has exactly `inDims` (rows no window read get 0); when the
+ * last window stops short of the input's end, output_padding adds the missing rows instead.
+ */
+export function transposedWindowGrad(
+  c: GradContext,
+  dy: Value,
+  w: Value,
+  win: Window,
+  begin: number[],
+  inDims: number[],
+  outDims: number[],
+  group: number,
+): Value {
+  const end: number[] = [];
+  const outPad: number[] = [];
+  inDims.forEach((size, i) => {
+    const full = win.strides[i] * (outDims[i] - 1) + extent(win, i);
+    const e = full - begin[i] - size;
+    end.push(Math.max(0, e));
+    outPad.push(Math.max(0, -e));
+  });
+  const attrs = geometryAttrs(win.strides, win.dilations, group);
+  if (begin.some((p) => p !== 0) || end.some((p) => p !== 0)) attrs.pads = [...begin, ...end];
+  if (outPad.some((p) => p !== 0)) attrs.output_padding = outPad;
+  return c.op('ConvTranspose', [dy, w], attrs);
+}
+
+/**
+ * The weight gradient of a convolution from `input` [N, C, inDims…] (C = `channels`) to `dOut` [N, M, outDims…]:
+ *   dW[m, c, k] = Σ_n Σ_o dOut[n, m, o]·input[n, c, o·stride + k·dilation − begin].
+ * That is itself a convolution, of the batch-transposed input [C, N, …] by the batch-transposed
+ * dOut [M, N, …] with strides and dilations swapped, giving [C, M, kernel…], transposed back to
+ * [M, C, kernel…]. With groups, the group index moves into the channel axis of the transposed
+ * input ([C/G, G·N, …]) and the convolution runs grouped, so no cross-group pair is computed.
+ */
+export function convWeightGrad(
+  c: GradContext,
+  input: Value,
+  dOut: Value,
+  win: Window,
+  begin: number[],
+  inDims: number[],
+  outDims: number[],
+  group: number,
+  channels: Dim,
+): Value {
+  const swap = [1, 0, ...inDims.map((_, i) => i + 2)];
+  let xt: Value;
+  if (group === 1) {
+    xt = c.op('Transpose', [input], { perm: swap });
+  } else {
+    if (typeof channels !== 'number') return c.fail('the weight gradient of a grouped convolution needs the channel counts known');
+    const perGroup = channels / group;
+    const split = c.op('Reshape', [input, c.ints([0, group, perGroup, ...inDims])]);
+    const moved = c.op('Transpose', [split], { perm: [2, 1, 0, ...inDims.map((_, i) => i + 3)] });
+    xt = c.op('Reshape', [moved, c.ints([perGroup, -1, ...inDims])]);
+  }
+  const dyt = c.op('Transpose', [dOut], { perm: swap });
+  // End pads that make exactly `kernel` positions where they can (never negative).
+  const kernel = win.kernel;
+  const end = inDims.map((size, i) =>
+    Math.max(0, (kernel[i] - 1) * win.dilations[i] + (outDims[i] - 1) * win.strides[i] + 1 - size - begin[i]),
+  );
+  const attrs = geometryAttrs(win.dilations, win.strides, group);
+  if (begin.some((p) => p !== 0) || end.some((p) => p !== 0)) attrs.pads = [...begin, ...end];
+  const z = c.op('Conv', [xt, dyt], attrs);
+  const have = inDims.map(
+    (size, i) => Math.floor((size + begin[i] + end[i] - ((outDims[i] - 1) * win.strides[i] + 1)) / win.dilations[i]) + 1,
+  );
+  return c.op('Transpose', [cropSpatial(c, z, have, kernel)], { perm: swap });
+}
+
+/** dB of a convolution-like op: dY summed over all axes but the channels. */
+function biasGrad(c: GradContext, dy: Value): Value {
+  return c.reduce('ReduceSum', dy, channelAxes(c.shape(c.output(0)).length), false);
+}
+
+const convGrad: GradRule = fromOutput0((c, dy) => {
+  const x = c.input(0);
+  const w = c.input(1);
+  const why = 'the gradient of Conv';
+  const inDims = spatialDims(c, x, why);
+  const outDims = spatialDims(c, c.output(0), why);
+  const kernel = c.staticShape(w, why).slice(2);
+  const win = windowOf(c, kernel);
+  const begin = inDims.map((size, i) => padsAt(win, i, size)[0]);
+  const group = c.node.int('group', 1);
+  if (c.needs(2)) c.setGrad(2, biasGrad(c, dy));
+  if (c.needs(0)) c.setGrad(0, transposedWindowGrad(c, dy, w, win, begin, inDims, outDims, group));
+  if (c.needs(1)) c.setGrad(1, convWeightGrad(c, x, dy, win, begin, inDims, outDims, group, c.shape(x)[1]));
+});
+
+/**
+ * ConvTranspose: the input gradient is the plain convolution of dY by W (same strides, dilations,
+ * groups, and the pads the forward pass cut off); the weight gradient is a convolution's weight
+ * gradient with the roles of input and output swapped (dY is read through the window, X is the
+ * output side).
+ */
+const convTransposeGrad: GradRule = fromOutput0((c, dy) => {
+  const x = c.input(0);
+  const w = c.input(1);
+  const why = 'the gradient of ConvTranspose';
+  const inDims = spatialDims(c, x, why);
+  const outDims = spatialDims(c, c.output(0), why);
+  const kernel = c.staticShape(w, why).slice(2);
+  const win = windowOf(c, kernel);
+  const n = inDims.length;
+  const outPad = outputPadding(c, n);
+  const target = transposeOutputShape(c, n);
+  const begin = inDims.map((size, i) => transposeAxis(win, i, size, outPad[i], target?.[i])[0]);
+  if (begin.some((p) => p < 0)) c.fail('an output_shape longer than the full transposed convolution is not supported');
+  const group = c.node.int('group', 1);
+  if (c.needs(2)) c.setGrad(2, biasGrad(c, dy));
+  if (c.needs(0)) {
+    // The convolution of dY back to X's length: end pads that give exactly inDims positions.
+    const end = inDims.map((size, i) => win.strides[i] * (size - 1) + extent(win, i) - outDims[i] - begin[i]);
+    const attrs = geometryAttrs(win.strides, win.dilations, group);
+    const padEnd = end.map((e) => Math.max(0, e));
+    if (begin.some((p) => p !== 0) || padEnd.some((p) => p !== 0)) attrs.pads = [...begin, ...padEnd];
+    const z = c.op('Conv', [dy, w], attrs);
+    const have = inDims.map((_, i) => Math.floor((outDims[i] + begin[i] + padEnd[i] - extent(win, i)) / win.strides[i]) + 1);
+    c.setGrad(0, cropSpatial(c, z, have, inDims));
+  }
+  if (c.needs(1)) c.setGrad(1, convWeightGrad(c, dy, x, win, begin, outDims, inDims, group, c.shape(c.output(0))[1]));
+});
+
+export const CONV_OPS: OpSchema[] = withGradients([conv, convInteger, qlinearConv, convTranspose, deformConv, col2im], {
+  Conv: convGrad,
+  ConvTranspose: convTransposeGrad,
+});

@@ -4,8 +4,10 @@
  * gives the reference's mask.
  * Spec: https://onnx.ai/onnx/operators/onnx__Dropout.html
  */
-import type { DType } from '../ir/dtype.js';
-import type { KernelContext, OpSchema } from './schema.js';
+import { type DType, dtypeCode } from '../ir/dtype.js';
+import type { Value } from '../ir/graph.js';
+import { fromOutput0, withGradients } from './grad.js';
+import type { GradRule, KernelContext, OpSchema } from './schema.js';
 import { fromNumbers, numbers } from './util.js';
 
 // ---------------------------------------------------------------- Dropout
@@ -88,4 +90,34 @@ const dropout: OpSchema = {
   },
 };
 
-export const DROPOUT_OPS: OpSchema[] = [dropout];
+/**
+ * Dropout's gradient: dY where the mask kept an element, scaled like the forward pass by
+ * 1/(1 − ratio); the identity in inference mode. The mask output is added to the node when
+ * missing.
+ */
+const dropoutGrad: GradRule = fromOutput0((c, dy) => {
+  if (!c.needs(0)) return;
+  if (c.needs(1)) c.fail('the gradient with respect to the dropout ratio is not supported');
+  const modeInput = c.optionalInput(2);
+  const modeConst = c.constant(modeInput);
+  const training = modeInput !== undefined && (modeConst === undefined || numbers(modeConst)[0] !== 0);
+  if (!training) return c.setGrad(0, dy);
+  const x = c.input(0);
+  const t = c.dtype(x);
+  const ratioInput = c.optionalInput(1);
+  const ratioConst = ratioInput ? c.constant(ratioInput) : undefined;
+  let scale: Value;
+  if (!ratioInput || ratioConst) {
+    const ratio = ratioConst ? numbers(ratioConst)[0] : 0.5;
+    if (ratio >= 1) return;
+    scale = c.scalar(1 / (1 - ratio), t);
+  } else {
+    scale = c.op('Div', [c.scalar(1, t), c.op('Sub', [c.scalar(1, t), c.op('Cast', [ratioInput], { to: dtypeCode(t) })])]);
+  }
+  // A training_mode only known when running: scale 1 when it is false (the mask is all ones then).
+  if (!modeConst && modeInput) scale = c.op('Where', [modeInput, scale, c.scalar(1, t)]);
+  const mask = c.forwardOutput(1, { kind: 'tensor', dtype: 'bool', shape: c.shape(x) });
+  c.setGrad(0, c.op('Where', [mask, c.op('Mul', [dy, scale]), c.scalar(0, t)]));
+});
+
+export const DROPOUT_OPS: OpSchema[] = withGradients([dropout], { Dropout: dropoutGrad });

@@ -4,10 +4,12 @@
  */
 
 import { dimAdd, dimDiv, dimMul, dimSub } from '../ir/dims.js';
-import { type DType, dtypeFromCode, isFloat, isInteger } from '../ir/dtype.js';
+import { type DType, dtypeCode, dtypeFromCode, isFloat, isInteger } from '../ir/dtype.js';
+import type { Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import type { Dim } from '../ir/types.js';
-import type { InferContext, KernelContext, OpSchema } from './schema.js';
+import { fromOutput0, unaryRule, withGradients } from './grad.js';
+import type { GradContext, GradRule, InferContext, KernelContext, OpSchema } from './schema.js';
 import { broadcastInfer, fromNumbers, mapBroadcast, mapUnary, numbers, roundHalfEven, sameAsInput } from './util.js';
 
 type Unary = (x: number, ctx: KernelContext) => number;
@@ -331,4 +333,198 @@ const OTHER: OpSchema[] = [
   },
 ];
 
-export const ELEMENTWISE_OPS: OpSchema[] = [...UNARY, ...BINARY, ...VARIADIC, ...OTHER];
+// ---------------------------------------------------------------- gradients
+
+/** dX = dY·f'(x), written with whichever of x and y = f(x) makes it cheapest. */
+const unaryGrads: Record<string, GradRule> = {
+  Relu: unaryRule((c, _x, y, dy) => c.op('Where', [c.op('Greater', [y, c.scalar(0, c.dtype(y))]), dy, c.scalar(0, c.dtype(y))])),
+  LeakyRelu: unaryRule((c, x, _y, dy) => {
+    const alpha = c.node.float('alpha', 0.01);
+    return c.op('Where', [c.op('Greater', [x, c.scalar(0, c.dtype(x))]), dy, c.op('Mul', [dy, c.scalar(alpha, c.dtype(x))])]);
+  }),
+  Sigmoid: unaryRule((c, _x, y, dy) => c.op('Mul', [dy, c.op('Mul', [y, c.op('Sub', [c.scalar(1, c.dtype(y)), y])])])),
+  Tanh: unaryRule((c, _x, y, dy) => c.op('Mul', [dy, c.op('Sub', [c.scalar(1, c.dtype(y)), c.op('Mul', [y, y])])])),
+  // y = clip(αx + β, 0, 1): slope α where the clip is not active (read off y).
+  HardSigmoid: unaryRule((c, _x, y, dy) => {
+    const t = c.dtype(y);
+    const inside = c.op('And', [c.op('Greater', [y, c.scalar(0, t)]), c.op('Less', [y, c.scalar(1, t)])]);
+    return c.op('Where', [inside, c.op('Mul', [dy, c.scalar(c.node.float('alpha', 0.2), t)]), c.scalar(0, t)]);
+  }),
+  // y = x·clip(x/6 + 1/2, 0, 1): slope 0 below −3, 1 above 3, x/3 + 1/2 between.
+  HardSwish: unaryRule((c, x, _y, dy) => {
+    const t = c.dtype(x);
+    const mid = c.op('Add', [c.op('Mul', [x, c.scalar(1 / 3, t)]), c.scalar(0.5, t)]);
+    const slope = c.op('Where', [
+      c.op('Less', [x, c.scalar(-3, t)]),
+      c.scalar(0, t),
+      c.op('Where', [c.op('Greater', [x, c.scalar(3, t)]), c.scalar(1, t), mid]),
+    ]);
+    return c.op('Mul', [dy, slope]);
+  }),
+  Exp: unaryRule((c, _x, y, dy) => c.op('Mul', [dy, y])),
+  Log: unaryRule((c, x, _y, dy) => c.op('Div', [dy, x])),
+  Neg: unaryRule((c, _x, _y, dy) => c.op('Neg', [dy])),
+  Sqrt: unaryRule((c, _x, y, dy) => c.op('Div', [c.op('Mul', [dy, c.scalar(0.5, c.dtype(y))]), y])),
+  Abs: unaryRule((c, x, _y, dy) => c.op('Mul', [dy, c.op('Sign', [x])])),
+  Reciprocal: unaryRule((c, _x, y, dy) => c.op('Neg', [c.op('Mul', [dy, c.op('Mul', [y, y])])])),
+  Softplus: unaryRule((c, x, _y, dy) => c.op('Mul', [dy, c.op('Sigmoid', [x])])),
+  Softsign: unaryRule((c, x, _y, dy) => {
+    const d = c.op('Add', [c.scalar(1, c.dtype(x)), c.op('Abs', [x])]);
+    return c.op('Div', [dy, c.op('Mul', [d, d])]);
+  }),
+  Elu: unaryRule((c, x, y, dy) => {
+    const t = c.dtype(x);
+    const alpha = c.node.float('alpha', 1);
+    return c.op('Where', [c.op('Greater', [x, c.scalar(0, t)]), dy, c.op('Mul', [dy, c.op('Add', [y, c.scalar(alpha, t)])])]);
+  }),
+  Selu: unaryRule((c, x, y, dy) => {
+    const t = c.dtype(x);
+    const alpha = c.node.float('alpha', 1.6732631921768188);
+    const gamma = c.node.float('gamma', 1.0507010221481323);
+    const neg = c.op('Mul', [dy, c.op('Add', [y, c.scalar(alpha * gamma, t)])]);
+    return c.op('Where', [c.op('Greater', [x, c.scalar(0, t)]), c.op('Mul', [dy, c.scalar(gamma, t)]), neg]);
+  }),
+  Erf: unaryRule((c, x, _y, dy) => {
+    const t = c.dtype(x);
+    const e = c.op('Exp', [c.op('Neg', [c.op('Mul', [x, x])])]);
+    return c.op('Mul', [dy, c.op('Mul', [e, c.scalar(2 / Math.sqrt(Math.PI), t)])]);
+  }),
+  Sin: unaryRule((c, x, _y, dy) => c.op('Mul', [dy, c.op('Cos', [x])])),
+  Cos: unaryRule((c, x, _y, dy) => c.op('Neg', [c.op('Mul', [dy, c.op('Sin', [x])])])),
+};
+
+/** Piecewise-constant ops: their gradient is zero wherever it exists, so no input gets one. */
+const zeroGrads: Record<string, GradRule> = Object.fromEntries(['Floor', 'Ceil', 'Round', 'Sign'].map((op) => [op, () => {}]));
+
+/** A broadcasting binary op: each input's gradient is summed back over the axes it was broadcast along. */
+function binaryRule(da: ((c: GradContext, dy: Value) => Value) | undefined, db: (c: GradContext, dy: Value) => Value): GradRule {
+  return fromOutput0((c, dy) => {
+    const yShape = c.shape(c.output(0));
+    if (c.needs(0)) c.setGrad(0, da ? c.sumTo(da(c, dy), yShape, c.input(0)) : c.sumTo(dy, yShape, c.input(0)));
+    if (c.needs(1)) c.setGrad(1, c.sumTo(db(c, dy), yShape, c.input(1)));
+  });
+}
+
+/** The exponent of Pow as the base's type: a constant when it is one. */
+function powExponent(c: GradContext, minus: number): Value {
+  const a = c.input(0);
+  const b = c.input(1);
+  const t = c.dtype(a);
+  if (minus === 0 && c.dtype(b) === t) return b;
+  const k = c.constant(b);
+  if (k)
+    return c.tensor(
+      fromNumbers(
+        t,
+        k.dims,
+        Array.from(numbers(k), (e) => e - minus),
+      ),
+      'exponent',
+    );
+  const bt = c.dtype(b) === t ? b : c.op('Cast', [b], { to: dtypeCode(t) });
+  return minus === 0 ? bt : c.op('Sub', [bt, c.scalar(minus, t)]);
+}
+
+const binaryGrads: Record<string, GradRule> = {
+  Add: binaryRule(undefined, (_c, dy) => dy),
+  Sub: fromOutput0((c, dy) => {
+    const yShape = c.shape(c.output(0));
+    if (c.needs(0)) c.setGrad(0, c.sumTo(dy, yShape, c.input(0)));
+    // Negate after the reduction: the smaller tensor.
+    if (c.needs(1)) c.setGrad(1, c.op('Neg', [c.sumTo(dy, yShape, c.input(1))]));
+  }),
+  Mul: binaryRule(
+    (c, dy) => c.op('Mul', [dy, c.input(1)]),
+    (c, dy) => c.op('Mul', [dy, c.input(0)]),
+  ),
+  Div: fromOutput0((c, dy) => {
+    const yShape = c.shape(c.output(0));
+    if (c.needs(0)) c.setGrad(0, c.sumTo(c.op('Div', [dy, c.input(1)]), yShape, c.input(0)));
+    // d(a/b)/db = −y/b.
+    if (c.needs(1)) {
+      const g = c.op('Div', [c.op('Mul', [dy, c.output(0)]), c.input(1)]);
+      c.setGrad(1, c.op('Neg', [c.sumTo(g, yShape, c.input(1))]));
+    }
+  }),
+  // d(a^b)/da = b·a^(b−1); d(a^b)/db = y·ln a.
+  Pow: fromOutput0((c, dy) => {
+    const yShape = c.shape(c.output(0));
+    const a = c.input(0);
+    if (c.needs(0)) {
+      const k = c.constant(c.input(1));
+      const e = k?.size === 1 ? numbers(k)[0] : undefined;
+      let local: Value;
+      if (e === 1) local = dy;
+      else if (e === 2) local = c.op('Mul', [dy, c.op('Mul', [a, c.scalar(2, c.dtype(a))])]);
+      else local = c.op('Mul', [dy, c.op('Mul', [powExponent(c, 0), c.op('Pow', [a, powExponent(c, 1)])])]);
+      c.setGrad(0, c.sumTo(local, yShape, a));
+    }
+    if (c.needs(1)) {
+      if (c.dtype(c.input(1)) !== c.dtype(a)) c.fail('the gradient of an exponent of another type than the base is not supported');
+      c.setGrad(1, c.sumTo(c.op('Mul', [dy, c.op('Mul', [c.output(0), c.op('Log', [a])])]), yShape, c.input(1)));
+    }
+  }),
+  // Slope broadcasts to X one way; the output has X's shape.
+  PRelu: fromOutput0((c, dy) => {
+    const x = c.input(0);
+    const t = c.dtype(x);
+    const negative = c.op('Less', [x, c.scalar(0, t)]);
+    if (c.needs(0)) c.setGrad(0, c.op('Where', [negative, c.op('Mul', [dy, c.input(1)]), dy]));
+    if (c.needs(1)) c.setGrad(1, c.sumTo(c.op('Where', [negative, c.op('Mul', [dy, x]), c.scalar(0, t)]), c.shape(x), c.input(1)));
+  }),
+};
+
+/** Sum/Mean: every input gets dY (over n for Mean); Max/Min: the inputs equal to the result do (all of them on ties). */
+function variadicRule(kind: 'sum' | 'mean' | 'pick'): GradRule {
+  return fromOutput0((c, dy) => {
+    const y = c.output(0);
+    const yShape = c.shape(y);
+    const t = c.dtype(y);
+    const n = c.node.inputs.length;
+    const scaled = kind === 'mean' ? c.op('Mul', [dy, c.scalar(1 / n, t)]) : dy;
+    for (let i = 0; i < n; i++) {
+      if (!c.needs(i)) continue;
+      const local = kind === 'pick' ? c.op('Where', [c.op('Equal', [c.input(i), y]), dy, c.scalar(0, t)]) : scaled;
+      c.setGrad(i, c.sumTo(local, yShape, c.input(i)));
+    }
+  });
+}
+
+const otherGrads: Record<string, GradRule> = {
+  Sum: variadicRule('sum'),
+  Mean: variadicRule('mean'),
+  Max: variadicRule('pick'),
+  Min: variadicRule('pick'),
+  Where: fromOutput0((c, dy) => {
+    const yShape = c.shape(c.output(0));
+    const t = c.dtype(c.output(0));
+    const zero = c.scalar(0, t);
+    const cond = c.input(0);
+    if (c.needs(1)) c.setGrad(1, c.sumTo(c.op('Where', [cond, dy, zero]), yShape, c.input(1)));
+    if (c.needs(2)) c.setGrad(2, c.sumTo(c.op('Where', [cond, zero, dy]), yShape, c.input(2)));
+  }),
+  // dY passes where min ≤ x ≤ max (as PyTorch's clamp does at the bounds).
+  Clip: unaryRule((c, x, _y, dy) => {
+    if (c.needs(1) || c.needs(2)) c.fail('gradients with respect to the bounds of Clip are not supported');
+    const lo = c.optionalInput(1);
+    const hi = c.optionalInput(2);
+    const conds: Value[] = [];
+    if (lo) conds.push(c.op('GreaterOrEqual', [x, lo]));
+    if (hi) conds.push(c.op('LessOrEqual', [x, hi]));
+    if (conds.length === 0) return dy;
+    const inside = conds.length === 1 ? conds[0] : c.op('And', conds);
+    return c.op('Where', [inside, dy, c.scalar(0, c.dtype(x))]);
+  }),
+  // Between float types the gradient is cast back; a cast to an integer type has no varying output.
+  Cast: unaryRule((c, x, y, dy) => {
+    if (!isFloat(c.dtype(x))) c.fail(`the gradient of a cast from ${c.dtype(x)} is not defined`);
+    return c.dtype(x) === c.dtype(y) ? dy : c.op('Cast', [dy], { to: dtypeCode(c.dtype(x)) });
+  }),
+};
+
+export const ELEMENTWISE_OPS: OpSchema[] = withGradients([...UNARY, ...BINARY, ...VARIADIC, ...OTHER], {
+  ...unaryGrads,
+  ...zeroGrads,
+  ...binaryGrads,
+  ...otherGrads,
+});

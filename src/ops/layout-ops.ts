@@ -6,12 +6,14 @@
  * Spec: https://onnx.ai/onnx/operators/
  */
 import { dimAdd, dimDiv, dimMul } from '../ir/dims.js';
+import type { Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import type { Dim, Shape } from '../ir/types.js';
-import type { InferContext, KernelContext, OpSchema } from './schema.js';
+import { fromOutput0, withGradients } from './grad.js';
+import type { GradContext, GradRule, InferContext, KernelContext, OpSchema } from './schema.js';
 import { axisOf, fromNumbers, indexMap, nullDims, numbers, offsetWith, strides, takeElements, withFill } from './util.js';
 
-type Ctx = InferContext | KernelContext;
+type Ctx = InferContext | KernelContext | GradContext;
 
 // ---------------------------------------------------------------- helpers
 
@@ -410,4 +412,58 @@ const spaceToDepth: OpSchema = {
   },
 };
 
-export const LAYOUT_OPS: OpSchema[] = [split, tile, pad, centerCropPad, depthToSpace, spaceToDepth];
+// ---------------------------------------------------------------- gradients
+
+/** A constant int input's elements (pads, repeats, axes). */
+function constInput(c: GradContext, i: number): number[] | undefined {
+  const v = c.optionalInput(i);
+  if (!v) return undefined;
+  const t = c.constant(v);
+  return t ? intList(t) : c.fail(`input ${i} must be constant`);
+}
+
+const layoutGrads: Record<string, GradRule> = {
+  // The outputs' gradients concatenated back; an output without one contributes zeros.
+  Split: (c) => {
+    if (!c.needs(0)) return;
+    const rank = c.shape(c.input(0)).length;
+    const axis = axisOf(c, c.node.int('axis', 0), rank);
+    const parts = c.node.outputs.map((o, i) => c.grad(i) ?? c.zerosLike(o as Value));
+    c.setGrad(0, parts.length === 1 ? parts[0] : c.op('Concat', parts, { axis }));
+  },
+  // Constant padding: the gradient is dY with the pads cut off (negative pads crop).
+  Pad: fromOutput0((c, dy) => {
+    if (!c.needs(0)) return;
+    if (padMode(c) !== 'constant') c.fail(`the gradient of ${padMode(c)} padding is not supported`);
+    const rank = c.shape(c.input(0)).length;
+    const [begin, end] = padAmounts(c, rank, constInput(c, 1) ?? [], constInput(c, 3));
+    c.setGrad(0, c.op('Pad', [dy, c.ints([...begin, ...end].map((p) => -(p as number)))]));
+  }),
+  // dY viewed as [r0, d0, r1, d1, …] and summed over the repeats.
+  Tile: fromOutput0((c, dy) => {
+    if (!c.needs(0)) return;
+    const dims = c.staticShape(c.input(0), 'the gradient of Tile');
+    const repeats = constInput(c, 1) ?? c.fail('repeats must be given');
+    const split = c.op('Reshape', [dy, c.ints(dims.flatMap((d, i) => [repeats[i], d]))]);
+    c.setGrad(
+      0,
+      c.reduce(
+        'ReduceSum',
+        split,
+        dims.map((_, i) => 2 * i),
+        false,
+      ),
+    );
+  }),
+  // SpaceToDepth undoes DepthToSpace in DCR order, and the other way round.
+  DepthToSpace: fromOutput0((c, dy) => {
+    if (!c.needs(0)) return;
+    if (depthMode(c) !== 'DCR') c.fail('the gradient of DepthToSpace in CRD mode is not supported');
+    c.setGrad(0, c.op('SpaceToDepth', [dy], { blocksize: blocksizeOf(c) }));
+  }),
+  SpaceToDepth: fromOutput0((c, dy) => {
+    if (c.needs(0)) c.setGrad(0, c.op('DepthToSpace', [dy], { blocksize: blocksizeOf(c) }));
+  }),
+};
+
+export const LAYOUT_OPS: OpSchema[] = withGradients([split, tile, pad, centerCropPad, depthToSpace, spaceToDepth], layoutGrads);

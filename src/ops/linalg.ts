@@ -2,11 +2,15 @@
  * Linear algebra: MatMul (numpy matmul), Gemm, the integer and quantized matmuls MatMulInteger
  * and QLinearMatMul, Einsum, and Det. Spec: https://onnx.ai/onnx/operators/
  */
+
+import type { AttrInput } from '../ir/attributes.js';
 import { broadcastShapes, dimEquals } from '../ir/dims.js';
 import { type DType, isInteger, valueRange } from '../ir/dtype.js';
+import type { Value } from '../ir/graph.js';
 import { shapeSize, type Tensor } from '../ir/tensor.js';
 import { type Dim, formatShape, type Shape } from '../ir/types.js';
-import type { InferContext, KernelContext, OpSchema } from './schema.js';
+import { fromOutput0, withGradients } from './grad.js';
+import type { GradContext, GradRule, InferContext, KernelContext, OpSchema } from './schema.js';
 import { broadcastDims, broadcastIndices, f32, fromNumbers, numbers, roundHalfEven, strides } from './util.js';
 
 // ---------------------------------------------------------------- MatMul shapes and values
@@ -441,4 +445,110 @@ const det: OpSchema = {
   },
 };
 
-export const LINALG_OPS: OpSchema[] = [matmul, gemm, matmulInteger, qlinearMatmul, einsum, det];
+// ---------------------------------------------------------------- gradients
+
+/** `v` with its last two axes swapped. */
+function swapLast(c: GradContext, v: Value, rank: number): Value {
+  const perm = Array.from({ length: rank }, (_, i) => i);
+  [perm[rank - 2], perm[rank - 1]] = [perm[rank - 1], perm[rank - 2]];
+  return c.op('Transpose', [v], { perm });
+}
+
+/**
+ * MatMul: dA = dY·Bᵀ and dB = Aᵀ·dY, summed over the batch dims each operand was broadcast
+ * along; a 1-D operand is a row (A) or a column (B) whose added axis is dropped again. 2-D
+ * operands go through Gemm's transpose flags, and a 2-D B under a batched A through one Gemm
+ * over the flattened batch, so no Transpose or batched intermediate is made for them.
+ */
+const matmulGrad: GradRule = fromOutput0((c, dy) => {
+  const a = c.input(0);
+  const b = c.input(1);
+  const as = c.shape(a);
+  const bs = c.shape(b);
+  const ys = c.shape(c.output(0));
+  const ra = as.length;
+  const rb = bs.length;
+  if (ra === 1 && rb === 1) {
+    if (c.needs(0)) c.setGrad(0, c.op('Mul', [dy, b]));
+    if (c.needs(1)) c.setGrad(1, c.op('Mul', [dy, a]));
+    return;
+  }
+  if (ra === 1) {
+    // y[…, n] = Σ_k a[k]·b[…, k, n].
+    if (c.needs(0)) {
+      const g = c.op('MatMul', [c.op('Unsqueeze', [dy, c.ints([-2])]), swapLast(c, b, rb)]);
+      c.setGrad(0, c.sumTo(g, [...ys.slice(0, -1), 1, as[0]], a));
+    }
+    if (c.needs(1)) c.setGrad(1, c.op('MatMul', [c.op('Unsqueeze', [a, c.ints([-1])]), c.op('Unsqueeze', [dy, c.ints([-2])])]));
+    return;
+  }
+  if (rb === 1) {
+    // y[…, m] = Σ_k a[…, m, k]·b[k].
+    if (c.needs(0)) c.setGrad(0, c.op('Mul', [c.op('Unsqueeze', [dy, c.ints([-1])]), b]));
+    if (c.needs(1)) {
+      const g = c.op('Squeeze', [c.op('MatMul', [swapLast(c, a, ra), c.op('Unsqueeze', [dy, c.ints([-1])])]), c.ints([-1])]);
+      c.setGrad(1, c.sumTo(g, [...ys.slice(0, -1), bs[0]], b));
+    }
+    return;
+  }
+  if (ra === 2 && rb === 2) {
+    if (c.needs(0)) c.setGrad(0, c.op('Gemm', [dy, b], { transB: 1 }));
+    if (c.needs(1)) c.setGrad(1, c.op('Gemm', [a, dy], { transA: 1 }));
+    return;
+  }
+  const batch = ys.slice(0, -2);
+  if (c.needs(0)) {
+    const g = c.op('MatMul', [dy, swapLast(c, b, rb)]);
+    c.setGrad(0, c.sumTo(g, [...batch, as[ra - 2], as[ra - 1]], a));
+  }
+  if (c.needs(1)) {
+    if (rb === 2) {
+      const [k, n] = c.staticShape(b, 'the gradient of a batched MatMul with 2-D weights');
+      const flatA = c.op('Reshape', [a, c.ints([-1, k])]);
+      const flatDy = c.op('Reshape', [dy, c.ints([-1, n])]);
+      c.setGrad(1, c.op('Gemm', [flatA, flatDy], { transA: 1 }));
+    } else {
+      const g = c.op('MatMul', [swapLast(c, a, ra), dy]);
+      c.setGrad(1, c.sumTo(g, [...batch, bs[rb - 2], bs[rb - 1]], b));
+    }
+  }
+});
+
+/**
+ * Gemm: y = α·op(A)·op(B) + β·C. Each gradient is one Gemm whose transpose flags absorb the
+ * forward ones; C's is β·dY summed over the axes it was broadcast along.
+ */
+const gemmGrad: GradRule = fromOutput0((c, dy) => {
+  const a = c.input(0);
+  const b = c.input(1);
+  const transA = c.node.int('transA', 0) !== 0;
+  const transB = c.node.int('transB', 0) !== 0;
+  const alpha = c.node.float('alpha', 1);
+  const beta = c.node.float('beta', 1);
+  const scaled: Record<string, AttrInput> = alpha === 1 ? {} : { alpha };
+  if (c.needs(0)) {
+    c.setGrad(
+      0,
+      transA
+        ? c.op('Gemm', [b, dy], { transA: transB ? 1 : 0, transB: 1, ...scaled })
+        : c.op('Gemm', [dy, b], { transB: transB ? 0 : 1, ...scaled }),
+    );
+  }
+  if (c.needs(1)) {
+    c.setGrad(
+      1,
+      transB
+        ? c.op('Gemm', [dy, a], { transA: 1, transB: transA ? 1 : 0, ...scaled })
+        : c.op('Gemm', [a, dy], { transA: transA ? 0 : 1, ...scaled }),
+    );
+  }
+  if (c.needs(2)) {
+    const g = beta === 1 ? dy : c.op('Mul', [dy, c.scalar(beta, c.dtype(c.output(0)))]);
+    c.setGrad(2, c.sumTo(g, c.shape(c.output(0)), c.input(2)));
+  }
+});
+
+export const LINALG_OPS: OpSchema[] = withGradients([matmul, gemm, matmulInteger, qlinearMatmul, einsum, det], {
+  MatMul: matmulGrad,
+  Gemm: gemmGrad,
+});

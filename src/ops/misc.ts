@@ -6,11 +6,12 @@
  * Spec: https://onnx.ai/onnx/operators/
  */
 import { broadcastShapes } from '../ir/dims.js';
-import { type DType, dtypeFromCode } from '../ir/dtype.js';
-import type { Graph } from '../ir/graph.js';
+import { type DType, dtypeCode, dtypeFromCode } from '../ir/dtype.js';
+import type { Graph, Value } from '../ir/graph.js';
 import { shapeSize, Tensor } from '../ir/tensor.js';
 import type { Dim, Shape, ValueType } from '../ir/types.js';
-import type { InferContext, KernelContext, OpSchema } from './schema.js';
+import { elementCount, fromOutput0, withGradients } from './grad.js';
+import type { GradContext, GradRule, InferContext, KernelContext, OpSchema } from './schema.js';
 import { broadcastDims, broadcastIndices, fromNumbers, numbers } from './util.js';
 
 const TRAINING = 'ai.onnx.preview.training';
@@ -535,7 +536,84 @@ function typeOfNamed(ctx: InferContext, name: string): ValueType | undefined {
   return undefined;
 }
 
-export const MISC_OPS: OpSchema[] = [
+// ---------------------------------------------------------------- gradients of the losses
+
+/**
+ * What scales each element's gradient in NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss:
+ * dLoss times the class weight of the element's target (0 where the target is ignore_index),
+ * over the summed weights (or the element count) for reduction mean. `coef` is a scalar when
+ * every element has the same factor, else shaped [N, 1, D…] to broadcast over the classes;
+ * `labels` are the targets with ignored ones replaced by 0, safe to index with.
+ */
+function lossScale(c: GradContext, dLoss: Value): { coef: Value; labels: Value } {
+  const target = c.input(1);
+  const t = c.dtype(c.input(0));
+  const rank = c.shape(target).length;
+  const all = Array.from({ length: rank }, (_, i) => i);
+  const ignore = c.node.int('ignore_index');
+  let labels = target;
+  let weight: Value | undefined;
+  let valid: Value | undefined;
+  if (ignore !== undefined) {
+    valid = c.op('Not', [c.op('Equal', [target, c.scalar(ignore, c.dtype(target))])]);
+    labels = c.op('Where', [valid, target, c.scalar(0, c.dtype(target))]);
+  }
+  const classWeights = c.optionalInput(2);
+  if (classWeights) {
+    if (c.needs(2)) c.fail('gradients with respect to the class weights are not supported');
+    weight = c.op('Gather', [classWeights, labels], { axis: 0 });
+    if (valid) weight = c.op('Where', [valid, weight, c.scalar(0, t)]);
+  } else if (valid) {
+    weight = c.op('Cast', [valid], { to: dtypeCode(t) });
+  }
+  let coef = dLoss;
+  if (c.node.str('reduction', 'mean') === 'mean') {
+    const denominator = weight ? c.reduce('ReduceSum', weight, all, false) : elementCount(c, target, all, t);
+    coef = c.op('Div', [coef, denominator]);
+  }
+  if (weight) coef = c.op('Mul', [coef, weight]);
+  const perElement = weight !== undefined || c.node.str('reduction', 'mean') === 'none';
+  return { coef: perElement ? c.op('Unsqueeze', [coef, c.ints([1])]) : coef, labels };
+}
+
+/** NegativeLogLikelihoodLoss: −coef at each element's target class, 0 elsewhere. */
+const nllGrad: GradRule = fromOutput0((c, dLoss) => {
+  if (!c.needs(0)) return;
+  const { coef, labels } = lossScale(c, dLoss);
+  const at = c.op('Unsqueeze', [labels, c.ints([1])]);
+  const ts = c.shape(c.input(1));
+  const atShape = ts.every((d) => typeof d === 'number') ? c.ints([ts[0] as number, 1, ...(ts.slice(1) as number[])]) : c.op('Shape', [at]);
+  const updates = c.op('Expand', [c.op('Neg', [coef]), atShape]);
+  c.setGrad(0, c.op('ScatterElements', [c.zerosLike(c.input(0)), at, updates], { axis: 1 }));
+});
+
+/**
+ * SoftmaxCrossEntropyLoss: (softmax(x) − onehot(target))·coef, with the softmax read off the
+ * node's log_prob output (added when missing) and the one-hot subtracted in place by
+ * GatherElements/ScatterElements rather than built. A gradient arriving at log_prob itself goes
+ * through the log-softmax rule.
+ */
+const softmaxCrossEntropyGrad: GradRule = (c) => {
+  if (!c.needs(0)) return;
+  const x = c.input(0);
+  const logp = c.forwardOutput(1, { kind: 'tensor', dtype: c.dtype(x), shape: c.shape(x) });
+  const dLoss = c.grad(0);
+  const dLogp = c.grad(1);
+  if (dLoss) {
+    const { coef, labels } = lossScale(c, dLoss);
+    const p = c.op('Exp', [logp]);
+    const at = c.op('Unsqueeze', [labels, c.ints([1])]);
+    const picked = c.op('GatherElements', [p, at], { axis: 1 });
+    const g = c.op('ScatterElements', [p, at, c.op('Sub', [picked, c.scalar(1, c.dtype(x))])], { axis: 1 });
+    c.setGrad(0, c.op('Mul', [g, coef]));
+  }
+  if (dLogp) {
+    const total = c.reduce('ReduceSum', dLogp, [1], true);
+    c.setGrad(0, c.op('Sub', [dLogp, c.op('Mul', [c.op('Exp', [logp]), total])]));
+  }
+};
+
+const SCHEMAS: OpSchema[] = [
   randomLikeOp('Bernoulli'),
   randomOp('RandomUniform'),
   randomOp('RandomNormal'),
@@ -554,3 +632,8 @@ export const MISC_OPS: OpSchema[] = [
   momentum,
   gradient,
 ];
+
+export const MISC_OPS: OpSchema[] = withGradients(SCHEMAS, {
+  NegativeLogLikelihoodLoss: nllGrad,
+  SoftmaxCrossEntropyLoss: softmaxCrossEntropyGrad,
+});

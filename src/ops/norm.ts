@@ -5,12 +5,14 @@
  * Spec: https://onnx.ai/onnx/operators/
  */
 import { type DType, dtypeFromCode } from '../ir/dtype.js';
+import type { Value } from '../ir/graph.js';
 import { shapeSize } from '../ir/tensor.js';
 import type { Shape } from '../ir/types.js';
-import type { InferContext, KernelContext, OpSchema } from './schema.js';
+import { channelAxes, elementCount, fromOutput0, perChannel, withGradients } from './grad.js';
+import type { GradContext, GradRule, InferContext, KernelContext, OpSchema } from './schema.js';
 import { axisOf, broadcastIndices, fromNumbers, listAttr, numbers, sameAsInput, stridedIndices, strides } from './util.js';
 
-type Ctx = InferContext | KernelContext;
+type Ctx = InferContext | KernelContext | GradContext;
 
 // ---------------------------------------------------------------- normalization helpers
 
@@ -282,11 +284,111 @@ const meanVarianceNormalization: OpSchema = {
   },
 };
 
-export const NORM_OPS: OpSchema[] = [
-  batchNormalization,
-  instanceNormalization,
-  layerNormalization,
-  groupNormalization,
-  lrn,
-  meanVarianceNormalization,
-];
+// ---------------------------------------------------------------- gradients
+
+/** μ, x − μ and 1/√(σ² + ε) over `axes` (kept), recomputed in the gradient graph. */
+function statistics(c: GradContext, x: Value, axes: number[], eps: number): { xc: Value; inv: Value } {
+  const mean = c.reduce('ReduceMean', x, axes, true);
+  const xc = c.op('Sub', [x, mean]);
+  const variance = c.reduce('ReduceMean', c.op('Mul', [xc, xc]), axes, true);
+  const inv = c.op('Reciprocal', [c.op('Sqrt', [c.op('Add', [variance, c.scalar(eps, c.dtype(x))])])]);
+  return { xc, inv };
+}
+
+/**
+ * dX through x̂ = (x − μ)/σ with μ and σ over `axes`, given h = dL/dx̂:
+ *   dX = (h − mean(h) − x̂·mean(h·x̂)) / σ.
+ */
+function normalizedGrad(c: GradContext, h: Value, xhat: Value, inv: Value, axes: number[]): Value {
+  const mh = c.reduce('ReduceMean', h, axes, true);
+  const mhx = c.reduce('ReduceMean', c.op('Mul', [h, xhat]), axes, true);
+  return c.op('Mul', [c.op('Sub', [c.op('Sub', [h, mh]), c.op('Mul', [xhat, mhx])]), inv]);
+}
+
+/**
+ * BatchNormalization. In training mode the batch statistics are recomputed (μ, x − μ, 1/σ per
+ * channel) and, with m elements per channel, dβ = Σ dY, dγ = Σ dY·(x − μ)/σ and
+ *   dX = γ/σ·dY − (x − μ)·γ·Σ(dY·(x − μ))/(m·σ³) − γ·dβ/(m·σ),
+ * the per-channel factors worked out on [C] vectors so only four full-size passes remain. In
+ * inference mode the running statistics are constants: dX = γ/σ·dY.
+ */
+const batchNormGrad: GradRule = fromOutput0((c, dy) => {
+  const x = c.input(0);
+  const scale = c.input(1);
+  const rank = c.shape(x).length;
+  const axes = channelAxes(rank);
+  const t = c.dtype(x);
+  const eps = c.node.float('epsilon', 1e-5);
+  const ch = (v: Value): Value => perChannel(c, v, rank);
+  const flat = (v: Value): Value => c.op('Reshape', [v, c.ints([-1])]);
+  const training = c.opset >= 14 ? c.node.int('training_mode', 0) === 1 : c.node.outputs.slice(1).some((o) => o);
+  const dBeta = c.needs(2) || (training && c.needs(0)) ? c.reduce('ReduceSum', dy, axes, false) : undefined;
+  if (c.needs(2) && dBeta) c.setGrad(2, dBeta);
+  if (training) {
+    if (!c.needs(0) && !c.needs(1)) return;
+    const { xc, inv } = statistics(c, x, axes, eps);
+    const invC = flat(inv);
+    const s = c.reduce('ReduceSum', c.op('Mul', [dy, xc]), axes, false);
+    if (c.needs(1)) c.setGrad(1, c.op('Mul', [s, invC]));
+    if (c.needs(0) && dBeta) {
+      const a = c.op('Mul', [scale, invC]);
+      const k = c.op('Div', [a, elementCount(c, x, axes)]);
+      const b = c.op('Mul', [c.op('Mul', [k, c.op('Mul', [invC, invC])]), s]);
+      const shift = c.op('Mul', [k, dBeta]);
+      c.setGrad(0, c.op('Sub', [c.op('Mul', [dy, ch(a)]), c.op('Add', [c.op('Mul', [xc, ch(b)]), ch(shift)])]));
+    }
+    return;
+  }
+  if (c.needs(3) || c.needs(4)) c.fail('gradients with respect to the running statistics are not supported');
+  const inv = c.op('Reciprocal', [c.op('Sqrt', [c.op('Add', [c.input(4), c.scalar(eps, t)])])]);
+  if (c.needs(0)) c.setGrad(0, c.op('Mul', [dy, ch(c.op('Mul', [scale, inv]))]));
+  if (c.needs(1)) {
+    const xhat = c.op('Mul', [c.op('Sub', [x, ch(c.input(3))]), ch(inv)]);
+    c.setGrad(1, c.reduce('ReduceSum', c.op('Mul', [dy, xhat]), axes, false));
+  }
+});
+
+/** InstanceNormalization: statistics per sample and channel over the spatial axes, recomputed. */
+const instanceNormGrad: GradRule = fromOutput0((c, dy) => {
+  const x = c.input(0);
+  const rank = c.shape(x).length;
+  const spatial = channelAxes(rank).slice(1);
+  if (c.needs(2)) c.setGrad(2, c.reduce('ReduceSum', dy, channelAxes(rank), false));
+  if (!c.needs(0) && !c.needs(1)) return;
+  const { xc, inv } = statistics(c, x, spatial, c.node.float('epsilon', 1e-5));
+  const xhat = c.op('Mul', [xc, inv]);
+  if (c.needs(1)) c.setGrad(1, c.reduce('ReduceSum', c.op('Mul', [dy, xhat]), channelAxes(rank), false));
+  if (c.needs(0)) c.setGrad(0, normalizedGrad(c, c.op('Mul', [dy, perChannel(c, c.input(1), rank)]), xhat, inv, spatial));
+});
+
+/**
+ * LayerNormalization: the node's own Mean and InvStdDev outputs (added when missing) give x̂;
+ * when they are kept in another precision than X (stash_type), the statistics are recomputed.
+ */
+const layerNormGrad: GradRule = fromOutput0((c, dy) => {
+  const x = c.input(0);
+  const shape = c.shape(x);
+  const axis = axisOf(c, c.node.int('axis', -1), shape.length);
+  const axes = Array.from({ length: shape.length - axis }, (_, i) => axis + i);
+  const yShape = c.shape(c.output(0));
+  if (c.needs(2)) c.setGrad(2, c.sumTo(dy, yShape, c.input(2)));
+  if (!c.needs(0) && !c.needs(1)) return;
+  let xhat: Value;
+  let inv: Value;
+  if (stashType(c) === c.dtype(x)) {
+    const statsType = { kind: 'tensor' as const, dtype: stashType(c), shape: shape.map((d, i) => (i < axis ? d : 1)) };
+    inv = c.forwardOutput(2, statsType);
+    xhat = c.op('Mul', [c.op('Sub', [x, c.forwardOutput(1, statsType)]), inv]);
+  } else {
+    const stats = statistics(c, x, axes, c.node.float('epsilon', 1e-5));
+    inv = stats.inv;
+    xhat = c.op('Mul', [stats.xc, inv]);
+  }
+  if (c.needs(1)) c.setGrad(1, c.sumTo(c.op('Mul', [dy, xhat]), yShape, c.input(1)));
+  if (c.needs(0)) c.setGrad(0, normalizedGrad(c, c.op('Mul', [dy, c.input(1)]), xhat, inv, axes));
+});
+
+export const NORM_OPS: OpSchema[] = withGradients(
+  [batchNormalization, instanceNormalization, layerNormalization, groupNormalization, lrn, meanVarianceNormalization],
+  { BatchNormalization: batchNormGrad, InstanceNormalization: instanceNormGrad, LayerNormalization: layerNormGrad },
+);

@@ -4,13 +4,16 @@
  * padding taps count toward AveragePool's divisor only with count_include_pad.
  * Spec: https://onnx.ai/onnx/operators/
  */
-import { shapeSize, type Tensor } from '../ir/tensor.js';
+import type { AttrInput } from '../ir/attributes.js';
+import { shapeSize, Tensor } from '../ir/tensor.js';
 import type { Dim, Shape } from '../ir/types.js';
-import type { InferContext, KernelContext, OpSchema } from './schema.js';
+import { transposedWindowGrad } from './conv.js';
+import { elementCount, fromOutput0, spatialDims, withGradients } from './grad.js';
+import type { GradContext, GradRule, InferContext, KernelContext, OpSchema } from './schema.js';
 import { fromNumbers, numbers, strides, unknownDims } from './util.js';
-import { outputDim, PAD, type Resolved, resolveWindow, spatialShape, type Window, windowOf } from './window.js';
+import { extent, outputDim, PAD, padsAt, type Resolved, resolveWindow, spatialShape, type Window, windowOf } from './window.js';
 
-type Ctx = InferContext | KernelContext;
+type Ctx = InferContext | KernelContext | GradContext;
 
 // ---------------------------------------------------------------- pools
 
@@ -267,4 +270,123 @@ function placeAtOrigin(values: ArrayLike<number>, from: readonly number[], to: r
   return out;
 }
 
-export const POOL_OPS: OpSchema[] = [averagePool, maxPool, lpPool, ...GLOBAL_POOLS, maxUnpool];
+// ---------------------------------------------------------------- gradients
+
+/**
+ * MaxPool: each window's gradient goes to the element its maximum came from, through the
+ * node's Indices output (added when missing). Windows that do not overlap take MaxUnpool with
+ * X's shape as the output shape (the indices are flat positions in X); overlapping windows may
+ * pick one element twice, so their gradients are added with ScatterElements (reduction add,
+ * opset 16), as are float64 ones (onnxruntime's MaxUnpool is float32 only).
+ */
+const maxPoolGrad: GradRule = fromOutput0((c, dy) => {
+  if (!c.needs(0)) return;
+  if (c.node.int('storage_order', 0) !== 0) c.fail('the gradient with column-major indices (storage_order=1) is not supported');
+  const x = c.input(0);
+  const why = 'the gradient of MaxPool';
+  const inDims = spatialDims(c, x, why);
+  const outDims = spatialDims(c, c.output(0), why);
+  const win = windowOf(c, poolKernelShape(c));
+  const indices = c.forwardOutput(1, { kind: 'tensor', dtype: 'int64', shape: c.shape(c.output(0)) });
+  const overlap = inDims.some((_, i) => win.strides[i] < extent(win, i));
+  if (!overlap && c.dtype(x) === 'float32') {
+    const begin = inDims.map((size, i) => padsAt(win, i, size)[0]);
+    // MaxUnpool refuses an output shape below (out − 1)·stride + kernel − pads: pad its end enough.
+    const end = inDims.map((size, i) => Math.max(0, (outDims[i] - 1) * win.strides[i] + win.kernel[i] - begin[i] - size));
+    const attrs: Record<string, AttrInput> = { kernel_shape: win.kernel, strides: win.strides };
+    if (begin.some((p) => p !== 0) || end.some((p) => p !== 0)) attrs.pads = [...begin, ...end];
+    return c.setGrad(0, c.op('MaxUnpool', [dy, indices, c.shapeOf(x)], attrs));
+  }
+  if (c.opset < 16)
+    c.fail('overlapping (or float64) MaxPool windows need opset 16 for their gradient (ScatterElements with reduction="add")');
+  const xs = c.shape(x);
+  const size = xs.every((d) => typeof d === 'number')
+    ? c.ints([(xs as number[]).reduce((a, b) => a * b, 1)])
+    : c.op('Reshape', [c.op('Size', [x]), c.ints([1])]);
+  const zeros = c.op('ConstantOfShape', [size], { value: Tensor.zeros(c.dtype(x), [1]) });
+  const flat = c.ints([-1]);
+  const added = c.op('ScatterElements', [zeros, c.op('Reshape', [indices, flat]), c.op('Reshape', [dy, flat])], {
+    axis: 0,
+    reduction: 'add',
+  });
+  c.setGrad(0, c.op('Reshape', [added, c.shapeOf(x)]));
+});
+
+/** How many taps of each window position along one axis AveragePool divides by. */
+function tapCounts(win: Window, i: number, size: number, begin: number, end: number, outLength: number, includePad: boolean): number[] {
+  const counts: number[] = [];
+  for (let o = 0; o < outLength; o++) {
+    let n = 0;
+    for (let j = 0; j < win.kernel[i]; j++) {
+      const p = o * win.strides[i] - begin + j * win.dilations[i];
+      if ((p >= 0 && p < size) || (includePad && p >= -begin && p < size + end)) n++;
+    }
+    counts.push(n);
+  }
+  return counts;
+}
+
+/**
+ * AveragePool: dY divided by each window's tap count, spread back over the window by a
+ * depthwise ConvTranspose with a ones kernel. When every window has the same count (no padding
+ * left out, no partial ceil_mode window) the division folds into the kernel.
+ */
+const averagePoolGrad: GradRule = fromOutput0((c, dy) => {
+  if (!c.needs(0)) return;
+  const x = c.input(0);
+  const why = 'the gradient of AveragePool';
+  const inDims = spatialDims(c, x, why);
+  const outDims = spatialDims(c, c.output(0), why);
+  const channels = c.shape(x)[1];
+  if (typeof channels !== 'number') return c.fail(`${why} needs the channel count known`);
+  const win = windowOf(c, poolKernelShape(c));
+  const pads = inDims.map((size, i) => padsAt(win, i, size));
+  const begin = pads.map((p) => p[0]);
+  const includePad = c.node.int('count_include_pad', 0) === 1;
+  const perAxis = inDims.map((size, i) => tapCounts(win, i, size, pads[i][0], pads[i][1], outDims[i], includePad));
+  // Outer product of the per-axis counts: the count of each output position.
+  let counts = [1];
+  for (const axis of perAxis) counts = counts.flatMap((p) => axis.map((n) => p * n));
+  const dtype = c.dtype(x);
+  const uniform = counts.every((n) => n === counts[0]);
+  const kernelSize = win.kernel.reduce((a, b) => a * b, 1);
+  const weight = c.tensor(
+    fromNumbers(dtype, [channels, 1, ...win.kernel], new Array<number>(channels * kernelSize).fill(uniform ? 1 / counts[0] : 1)),
+    'avgpool_kernel',
+  );
+  const scaled = uniform
+    ? dy
+    : c.op('Mul', [
+        dy,
+        c.tensor(
+          fromNumbers(
+            dtype,
+            outDims,
+            counts.map((n) => (n > 0 ? 1 / n : 0)),
+          ),
+          'avgpool_scale',
+        ),
+      ]);
+  c.setGrad(0, transposedWindowGrad(c, scaled, weight, win, begin, inDims, outDims, channels));
+});
+
+const globalAveragePoolGrad: GradRule = fromOutput0((c, dy) => {
+  if (!c.needs(0)) return;
+  const x = c.input(0);
+  const axes = Array.from({ length: c.shape(x).length - 2 }, (_, i) => i + 2);
+  c.setGrad(0, c.op('Expand', [c.op('Div', [dy, elementCount(c, x, axes)]), c.shapeOf(x)]));
+});
+
+/** Every element equal to its plane's maximum gets dY (all of them on ties). */
+const globalMaxPoolGrad: GradRule = fromOutput0((c, dy) => {
+  if (!c.needs(0)) return;
+  const x = c.input(0);
+  c.setGrad(0, c.op('Where', [c.op('Equal', [x, c.output(0)]), dy, c.scalar(0, c.dtype(x))]));
+});
+
+export const POOL_OPS: OpSchema[] = withGradients([averagePool, maxPool, lpPool, ...GLOBAL_POOLS, maxUnpool], {
+  MaxPool: maxPoolGrad,
+  AveragePool: averagePoolGrad,
+  GlobalAveragePool: globalAveragePoolGrad,
+  GlobalMaxPool: globalMaxPoolGrad,
+});

@@ -3,11 +3,13 @@
  * are per tensor (opset 10), per axis (13) or per block along one axis (21); opset 19 added the
  * float8 types and 21 the 16- and 4-bit integers. Spec: https://onnx.ai/onnx/operators/
  */
-import { type DType, dtypeFromCode, isFloat, isInteger, valueRange } from '../ir/dtype.js';
+import { type DType, dtypeCode, dtypeFromCode, isFloat, isInteger, valueRange } from '../ir/dtype.js';
 import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from '../ir/float16.js';
+import type { Value } from '../ir/graph.js';
 import { shapeSize, Tensor } from '../ir/tensor.js';
 import type { Shape } from '../ir/types.js';
-import type { InferContext, KernelContext, OpSchema } from './schema.js';
+import { fromOutput0, withGradients } from './grad.js';
+import type { GradRule, InferContext, KernelContext, OpSchema } from './schema.js';
 import { axisOf, f32, fromNumbers, numbers, roundHalfEven } from './util.js';
 
 /** A float64 result rounded to the precision the reference computes it in (the input's float type). */
@@ -294,4 +296,76 @@ const dynamicQuantizeLinear: OpSchema = {
   },
 };
 
-export const QUANT_OPS: OpSchema[] = [quantizeLinear, dequantizeLinear, dynamicQuantizeLinear];
+// ---------------------------------------------------------------- gradients
+
+/**
+ * Fake quantization (QuantizeLinear → DequantizeLinear) passes gradients straight through, except
+ * where QuantizeLinear clips: dX = dY where qmin ≤ round(x/scale) + zero_point ≤ qmax, else 0
+ * (PyTorch's fake_quantize rule). By convention the gradient of the integer tensor between the
+ * two is that of the real value it encodes, so DequantizeLinear hands dY on unchanged and
+ * QuantizeLinear applies the mask. Scale and zero point get no gradient.
+ */
+const quantizeGrad: GradRule = fromOutput0((c, dq) => {
+  if (!c.needs(0)) return;
+  if (c.needs(1) || c.needs(2)) c.fail('gradients with respect to the scale and zero point are not supported');
+  if (c.node.int('block_size', 0) > 0) c.fail('the gradient of blocked quantization is not supported');
+  const x = c.input(0);
+  const t = c.dtype(x);
+  const [qmin, qmax] = valueRange(c.dtype(c.output(0)));
+  // Float8 outputs saturate at the format's range rather than at integers: no mask.
+  if (!Number.isFinite(qmin)) return c.setGrad(0, dq);
+  const rank = c.shape(x).length;
+  const scale = c.input(1);
+  const sShape = c.shape(scale);
+  const perAxis = sShape.length === 1 && sShape[0] !== 1;
+  const axis = perAxis ? axisOf(c, c.node.int('axis', 1), rank) : rank - 1;
+  // A per-axis parameter [d] broadcasts over x as [d, 1, …] (one 1 per axis after `axis`).
+  const along = (v: Value): Value =>
+    perAxis && axis < rank - 1 ? c.op('Reshape', [v, c.ints([-1, ...new Array<number>(rank - axis - 1).fill(1)])]) : v;
+  const scaleT = c.dtype(scale) === t ? scale : c.op('Cast', [scale], { to: dtypeCode(t) });
+  const r = c.op('Round', [c.op('Div', [x, along(scaleT)])]);
+  const zp = c.optionalInput(2);
+  const zpConst = c.constant(zp);
+  let lo: Value;
+  let hi: Value;
+  if (!zp || zpConst) {
+    const z = zpConst ? Array.from(numbers(zpConst)) : [0];
+    const dims = zpConst ? [...zpConst.dims] : [];
+    lo = along(
+      c.tensor(
+        fromNumbers(
+          t,
+          dims,
+          z.map((v) => qmin - v),
+        ),
+        'qmin',
+      ),
+    );
+    hi = along(
+      c.tensor(
+        fromNumbers(
+          t,
+          dims,
+          z.map((v) => qmax - v),
+        ),
+        'qmax',
+      ),
+    );
+  } else {
+    const z = along(c.op('Cast', [zp], { to: dtypeCode(t) }));
+    lo = c.op('Sub', [c.scalar(qmin, t), z]);
+    hi = c.op('Sub', [c.scalar(qmax, t), z]);
+  }
+  const inside = c.op('And', [c.op('GreaterOrEqual', [r, lo]), c.op('LessOrEqual', [r, hi])]);
+  c.setGrad(0, c.op('Where', [inside, dq, c.scalar(0, t)]));
+});
+
+const dequantizeGrad: GradRule = fromOutput0((c, dy) => {
+  if (c.needs(1) || c.needs(2)) c.fail('gradients with respect to the scale and zero point are not supported');
+  if (c.needs(0)) c.setGrad(0, dy);
+});
+
+export const QUANT_OPS: OpSchema[] = withGradients([quantizeLinear, dequantizeLinear, dynamicQuantizeLinear], {
+  QuantizeLinear: quantizeGrad,
+  DequantizeLinear: dequantizeGrad,
+});

@@ -5,8 +5,10 @@
  */
 import { dimAdd, dimProduct } from '../ir/dims.js';
 import { type DType, valueRange } from '../ir/dtype.js';
+import type { Value } from '../ir/graph.js';
 import type { Dim } from '../ir/types.js';
-import type { InferContext, KernelContext, OpSchema } from './schema.js';
+import { elementCount, fromOutput0, normAxes, withGradients } from './grad.js';
+import type { GradContext, GradRule, InferContext, KernelContext, OpSchema } from './schema.js';
 import { axisOf, fromNumbers, numbers, stridedIndices } from './util.js';
 
 // ---------------------------------------------------------------- which axes
@@ -238,8 +240,74 @@ function argReduction(op: string, pickLarger: boolean): OpSchema {
   };
 }
 
-export const REDUCE_OPS: OpSchema[] = [
-  ...FOLDS.map(([op, fold]) => reduction(op, fold)),
-  argReduction('ArgMax', true),
-  argReduction('ArgMin', false),
-];
+// ---------------------------------------------------------------- gradients
+
+/** The reduced axes of a reduction node, normalized; 'noop' when it is the identity. */
+function gradAxes(c: GradContext): number[] | 'noop' {
+  const rank = c.shape(c.input(0)).length;
+  const all = Array.from({ length: rank }, (_, i) => i);
+  const inputSince = c.node.opType === 'ReduceSum' ? 13 : 18;
+  let axes: number[] | undefined;
+  if (c.opset < inputSince) {
+    axes = c.node.ints('axes');
+  } else {
+    const given = c.optionalInput(1);
+    if (given) {
+      const t = c.constant(given);
+      if (!t) return c.fail('the reduction axes must be constant');
+      axes = Array.from(numbers(t));
+    }
+  }
+  // noop_with_empty_axes came with the axes input.
+  if (!axes || axes.length === 0) return c.opset >= inputSince && c.node.int('noop_with_empty_axes', 0) !== 0 ? 'noop' : all;
+  return normAxes(c, axes, rank);
+}
+
+/**
+ * A reduction's rule: `local` gets dY and Y shaped to broadcast against X (reduced axes back
+ * as size 1, unless they lead), and returns dX.
+ */
+function reductionRule(local: (c: GradContext, x: Value, dyKept: Value, yKept: () => Value, axes: number[]) => Value): GradRule {
+  return fromOutput0((c, dy) => {
+    if (!c.needs(0)) return;
+    const axes = gradAxes(c);
+    if (axes === 'noop') return c.setGrad(0, dy);
+    // Reduced leading axes need not come back: broadcasting aligns from the right.
+    const keep = c.node.int('keepdims', 1) !== 0 || axes.every((a, i) => a === i);
+    const restore = (v: Value): Value => (keep ? v : c.op('Unsqueeze', [v, c.ints(axes)]));
+    let y: Value | undefined;
+    c.setGrad(
+      0,
+      local(
+        c,
+        c.input(0),
+        restore(dy),
+        () => {
+          y ??= restore(c.output(0));
+          return y;
+        },
+        axes,
+      ),
+    );
+  });
+}
+
+const expandTo = (c: GradContext, v: Value, x: Value): Value => c.op('Expand', [v, c.shapeOf(x)]);
+
+const reductionGrads: Record<string, GradRule> = {
+  ReduceSum: reductionRule((c, x, dy) => expandTo(c, dy, x)),
+  ReduceMean: reductionRule((c, x, dy, _y, axes) => expandTo(c, c.op('Div', [dy, elementCount(c, x, axes)]), x)),
+  ReduceSumSquare: reductionRule((c, x, dy) => c.op('Mul', [x, c.op('Mul', [dy, c.scalar(2, c.dtype(x))])])),
+  ReduceL1: reductionRule((c, x, dy) => c.op('Mul', [c.op('Sign', [x]), dy])),
+  ReduceL2: reductionRule((c, x, dy, y) => c.op('Mul', [x, c.op('Div', [dy, y()])])),
+  ReduceLogSum: reductionRule((c, x, dy, y) => expandTo(c, c.op('Div', [dy, c.op('Exp', [y()])]), x)),
+  ReduceLogSumExp: reductionRule((c, x, dy, y) => c.op('Mul', [dy, c.op('Exp', [c.op('Sub', [x, y()])])])),
+  // Every element equal to the extreme gets dY (all of them on ties).
+  ReduceMax: reductionRule((c, x, dy, y) => c.op('Where', [c.op('Equal', [x, y()]), dy, c.scalar(0, c.dtype(x))])),
+  ReduceMin: reductionRule((c, x, dy, y) => c.op('Where', [c.op('Equal', [x, y()]), dy, c.scalar(0, c.dtype(x))])),
+};
+
+export const REDUCE_OPS: OpSchema[] = withGradients(
+  [...FOLDS.map(([op, fold]) => reduction(op, fold)), argReduction('ArgMax', true), argReduction('ArgMin', false)],
+  reductionGrads,
+);

@@ -4,11 +4,13 @@
  * Expand, ConstantOfShape, Range. Rules propagate symbolic shape values (Shape → Gather → Concat)
  * so exporters' shape subgraphs keep `N` symbolic and fold once `--input-shape` fixes it.
  */
-import { broadcastShapes, dimAdd, dimDiv, dimProduct, normAxis } from '../ir/dims.js';
+import { broadcastShapes, dimAdd, dimDiv, dimEquals, dimProduct, normAxis } from '../ir/dims.js';
+import type { Value } from '../ir/graph.js';
 import { shapeSize, Tensor } from '../ir/tensor.js';
 import type { Dim, Shape } from '../ir/types.js';
 import { constantNodeValue } from './constants.js';
-import type { InferContext, KernelContext, OpSchema } from './schema.js';
+import { fromOutput0, withGradients } from './grad.js';
+import type { GradContext, GradRule, InferContext, KernelContext, OpSchema } from './schema.js';
 import { axisOf, broadcastIndices, fromNumbers, numbers, stridedIndices, strides, takeElements, unknownDims } from './util.js';
 
 const INT64_MAX = 2 ** 63;
@@ -590,20 +592,184 @@ const range: OpSchema = {
   },
 };
 
-export const SHAPE_OPS: OpSchema[] = [
-  reshape,
-  squeeze,
-  unsqueeze,
-  flatten,
-  transpose,
-  concat,
-  gather,
-  slice,
-  shapeOp,
-  size,
-  identity,
-  constant,
-  expand,
-  constantOfShape,
-  range,
-];
+// ---------------------------------------------------------------- gradients
+
+/** Reshape and Flatten: the gradient takes the input's shape back. */
+const reshapeGrad: GradRule = fromOutput0((c, dy) => {
+  if (c.needs(0)) c.setGrad(0, c.reshapeTo(dy, c.input(0), c.shape(c.output(0))));
+});
+
+/** The constant axes input (or attribute) of Squeeze/Unsqueeze, when there is one. */
+function gradAxesInput(c: GradContext): Value | undefined {
+  const given = c.optionalInput(1);
+  if (given) return c.constant(given) ? given : c.fail('the axes must be constant');
+  return undefined;
+}
+
+/** Elements of a constant int input of a Slice, or undefined when omitted. */
+function constInts(c: GradContext, i: number): number[] | undefined {
+  const v = c.optionalInput(i);
+  if (!v) return undefined;
+  const t = c.constant(v);
+  if (!t) return c.fail(`input ${i} must be constant`);
+  return Array.from(numbers(t));
+}
+
+/**
+ * Slice's gradient: dY scattered back into zeros shaped like X. A unit step along an axis is a
+ * Pad; a step k > 1 first spreads dY out (each element followed by k − 1 zeros: Unsqueeze, Pad,
+ * Reshape); a negative step reverses dY along the axis and then places it like a positive one.
+ */
+function sliceGrad(c: GradContext, dy: Value): Value {
+  const x = c.input(0);
+  const xShape = c.shape(x);
+  const rank = xShape.length;
+  const starts = constInts(c, 1) ?? [];
+  const ends = constInts(c, 2) ?? [];
+  const axes = constInts(c, 3) ?? starts.map((_, i) => i);
+  const steps = constInts(c, 4) ?? starts.map(() => 1);
+  const before = new Array<number>(rank).fill(0);
+  const after = new Array<number>(rank).fill(0);
+  let g = dy;
+  const cur: Dim[] = [...c.shape(c.output(0))];
+  for (const [k, ax] of axes.entries()) {
+    const a = axisOf(c, ax, rank);
+    const dim = xShape[a];
+    if (typeof dim !== 'number') return c.fail(`the sliced axis ${a} needs a known size`);
+    let [start, , step, count] = sliceRange(dim, starts[k], ends[k], steps[k]);
+    if (count === 0) return c.fail('slicing to an empty tensor has no gradient');
+    if (step < 0) {
+      // Reverse dY along the axis: it then starts at the lowest index picked, with step |step|.
+      g = c.op('Slice', [g, c.ints([-1]), c.ints([-(2 ** 62)]), c.ints([a]), c.ints([-1])]);
+      start += step * (count - 1);
+      step = -step;
+    }
+    let length = count;
+    if (step > 1) {
+      const spread = cur.map((d, i) => (i === a ? count * step : d));
+      g = c.op('Unsqueeze', [g, c.ints([a + 1])]);
+      const pads = new Array<number>(2 * (rank + 1)).fill(0);
+      pads[rank + 1 + a + 1] = step - 1;
+      g = c.op('Pad', [g, c.ints(pads)]);
+      if (spread.some((d, i) => i !== a && typeof d !== 'number' && i !== 0)) return c.fail('a strided Slice needs the other dims known');
+      g = c.op('Reshape', [g, c.ints(spread.map((d, i) => (typeof d === 'number' ? d : i === 0 ? 0 : -1)))]);
+      length = count * step;
+    }
+    cur[a] = length;
+    before[a] = start;
+    // Negative: the spread-out tail runs past the end and is cut off.
+    after[a] = dim - start - length;
+  }
+  if (before.every((p) => p === 0) && after.every((p) => p === 0)) return g;
+  return c.op('Pad', [g, c.ints([...before, ...after])]);
+}
+
+/**
+ * Gather's gradient: dY added into zeros shaped like the data at the gathered rows
+ * (ScatterElements with reduction add, opset 16). Several-dim indices are flattened first, so the
+ * indices broadcast over dY along one axis.
+ */
+function gatherGrad(c: GradContext, dy: Value): Value {
+  if (c.opset < 16) c.fail('the gradient of Gather needs opset 16 (ScatterElements with reduction="add")');
+  const data = c.input(0);
+  const idx = c.input(1);
+  const dShape = c.shape(data);
+  const iShape = c.shape(idx);
+  const rank = dShape.length;
+  const axis = axisOf(c, c.node.int('axis', 0), rank);
+  let flatIdx = idx;
+  let g = dy;
+  const count = dimProduct(iShape);
+  if (iShape.length !== 1) {
+    flatIdx = c.op('Reshape', [idx, c.ints([-1])]);
+    const target = [...dShape.slice(0, axis), count, ...dShape.slice(axis + 1)];
+    const known = target.map((d, i) => (typeof d === 'number' ? d : i < axis && dimEquals(d, c.shape(c.output(0))[i]) ? 0 : null));
+    if (known.filter((d) => d === null).length > 1) return c.fail('Gather with several-dim indices needs known dims');
+    g = c.op('Reshape', [dy, c.ints(known.map((d) => d ?? -1))]);
+  }
+  const gShape = [...dShape.slice(0, axis), count, ...dShape.slice(axis + 1)];
+  const along = c.op('Reshape', [flatIdx, c.ints(gShape.map((_, i) => (i === axis ? -1 : 1)))]);
+  const gShapeValue = gShape.every((d) => typeof d === 'number') ? c.ints(gShape as number[]) : c.op('Shape', [g]);
+  const indices = c.op('Expand', [along, gShapeValue]);
+  return c.op('ScatterElements', [c.zerosLike(data), indices, g], { axis, reduction: 'add' });
+}
+
+const shapeGrads: Record<string, GradRule> = {
+  Reshape: reshapeGrad,
+  Flatten: reshapeGrad,
+  Identity: fromOutput0((c, dy) => {
+    if (c.needs(0)) c.setGrad(0, dy);
+  }),
+  Squeeze: fromOutput0((c, dy) => {
+    if (!c.needs(0)) return;
+    const axes = gradAxesInput(c);
+    c.setGrad(0, axes ? c.op('Unsqueeze', [dy, axes]) : c.reshapeTo(dy, c.input(0)));
+  }),
+  Unsqueeze: fromOutput0((c, dy) => {
+    if (!c.needs(0)) return;
+    const axes = gradAxesInput(c);
+    c.setGrad(0, axes ? c.op('Squeeze', [dy, axes]) : c.reshapeTo(dy, c.input(0)));
+  }),
+  Transpose: fromOutput0((c, dy) => {
+    if (!c.needs(0)) return;
+    const rank = c.shape(c.input(0)).length;
+    const perm = c.node.ints('perm') ?? Array.from({ length: rank }, (_, i) => rank - 1 - i);
+    const inverse = new Array<number>(rank);
+    perm.forEach((p, i) => {
+      inverse[p] = i;
+    });
+    c.setGrad(0, c.op('Transpose', [dy], { perm: inverse }));
+  }),
+  // The inputs' parts of dY, split off along the axis.
+  Concat: fromOutput0((c, dy) => {
+    const n = c.node.inputs.length;
+    const rank = c.shape(c.input(0)).length;
+    const axis = axisOf(c, c.node.int('axis', 0), rank);
+    if (n === 1) {
+      if (c.needs(0)) c.setGrad(0, dy);
+      return;
+    }
+    const sizes = c.node.inputs.map((v) => c.shape(v as Value)[axis]);
+    const sizeOf = (v: Value): Value =>
+      c.opset >= 15 ? c.op('Shape', [v], { start: axis, end: axis + 1 }) : c.op('Gather', [c.op('Shape', [v]), c.ints([axis])]);
+    const split = sizes.every((d) => typeof d === 'number')
+      ? c.ints(sizes as number[])
+      : c.op(
+          'Concat',
+          c.node.inputs.map((v) => sizeOf(v as Value)),
+          { axis: 0 },
+        );
+    const parts = c.opMulti('Split', [dy, split], n, { axis });
+    for (let i = 0; i < n; i++) if (c.needs(i)) c.setGrad(i, parts[i]);
+  }),
+  Gather: fromOutput0((c, dy) => {
+    if (c.needs(0)) c.setGrad(0, gatherGrad(c, dy));
+  }),
+  Slice: fromOutput0((c, dy) => {
+    if (c.needs(0)) c.setGrad(0, sliceGrad(c, dy));
+  }),
+  Expand: fromOutput0((c, dy) => {
+    if (c.needs(0)) c.setGrad(0, c.sumTo(dy, c.shape(c.output(0)), c.input(0)));
+  }),
+};
+
+export const SHAPE_OPS: OpSchema[] = withGradients(
+  [
+    reshape,
+    squeeze,
+    unsqueeze,
+    flatten,
+    transpose,
+    concat,
+    gather,
+    slice,
+    shapeOp,
+    size,
+    identity,
+    constant,
+    expand,
+    constantOfShape,
+    range,
+  ],
+  shapeGrads,
+);

@@ -4,7 +4,8 @@
  * Spec: https://onnx.ai/onnx/operators/onnx__Softmax.html
  */
 import { shapeSize } from '../ir/tensor.js';
-import type { InferContext, KernelContext, OpSchema } from './schema.js';
+import { fromOutput0, withGradients } from './grad.js';
+import type { GradContext, GradRule, InferContext, KernelContext, OpSchema } from './schema.js';
 import { axisOf, fromNumbers, numbers, sameAsInput } from './util.js';
 
 type Ctx = InferContext | KernelContext;
@@ -67,7 +68,7 @@ function laneMax(get: (j: number) => number, n: number): number {
   return m;
 }
 
-export const SOFTMAX_OPS: OpSchema[] = [
+const SCHEMAS: OpSchema[] = [
   softmaxLike('Softmax', (get, n, set) => {
     const m = laneMax(get, n);
     let s = 0;
@@ -88,3 +89,27 @@ export const SOFTMAX_OPS: OpSchema[] = [
     for (let j = 0; j < n; j++) set(j, j === best ? 1 : 0);
   }),
 ];
+
+// ---------------------------------------------------------------- gradients (opset ≥ 13: one axis)
+
+const softmaxAxis = (c: GradContext): number => axisOf(c, c.node.int('axis', -1), c.shape(c.input(0)).length);
+
+const softmaxGrads: Record<string, GradRule> = {
+  // dX = y·(dY − Σ dY·y) along the axis.
+  Softmax: fromOutput0((c, dy) => {
+    if (!c.needs(0)) return;
+    const y = c.output(0);
+    const dot = c.reduce('ReduceSum', c.op('Mul', [dy, y]), [softmaxAxis(c)], true);
+    c.setGrad(0, c.op('Mul', [y, c.op('Sub', [dy, dot])]));
+  }),
+  // dX = dY − exp(y)·Σ dY along the axis.
+  LogSoftmax: fromOutput0((c, dy) => {
+    if (!c.needs(0)) return;
+    const total = c.reduce('ReduceSum', dy, [softmaxAxis(c)], true);
+    c.setGrad(0, c.op('Sub', [dy, c.op('Mul', [c.op('Exp', [c.output(0)]), total])]));
+  }),
+  // Piecewise constant.
+  Hardmax: () => {},
+};
+
+export const SOFTMAX_OPS: OpSchema[] = withGradients(SCHEMAS, softmaxGrads);

@@ -9,7 +9,7 @@ import { arrayType, type DType, is64Bit } from '../ir/dtype.js';
 import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from '../ir/float16.js';
 import { shapeSize, Tensor } from '../ir/tensor.js';
 import type { Dim, Shape } from '../ir/types.js';
-import type { InferContext, KernelContext } from './schema.js';
+import type { GradContext, InferContext, KernelContext } from './schema.js';
 
 // ---------------------------------------------------------------- shape rules
 
@@ -61,14 +61,14 @@ export function checkSameShape(ctx: InferContext, what: string, got: Shape | und
 }
 
 /** Normalises an axis or fails naming it. */
-export function axisOf(ctx: InferContext | KernelContext, axis: number, rank: number): number {
+export function axisOf(ctx: InferContext | KernelContext | GradContext, axis: number, rank: number): number {
   const a = normAxis(axis, rank);
   if (a === undefined) return ctx.fail(`axis ${axis} is out of range for rank ${rank}`);
   return a;
 }
 
 /** A list attribute, or `fallback` when it is absent or written as an empty list. */
-export function listAttr(ctx: InferContext | KernelContext, name: string, fallback: number[]): number[] {
+export function listAttr(ctx: InferContext | KernelContext | GradContext, name: string, fallback: number[]): number[] {
   const v = ctx.node.ints(name);
   return v && v.length > 0 ? v : fallback;
 }

@@ -7,10 +7,10 @@
  */
 import { shapeSize } from '../ir/tensor.js';
 import type { Dim, Shape } from '../ir/types.js';
-import type { InferContext, KernelContext } from './schema.js';
+import type { GradContext, InferContext, KernelContext } from './schema.js';
 import { listAttr, strides } from './util.js';
 
-type Ctx = InferContext | KernelContext;
+type Ctx = InferContext | KernelContext | GradContext;
 
 // ---------------------------------------------------------------- window geometry
 
@@ -57,7 +57,7 @@ export function extent(w: Window, i: number): number {
 export const isSame = (w: Window): boolean => w.autoPad === 'SAME_UPPER' || w.autoPad === 'SAME_LOWER';
 
 /** Begin and end padding of axis i for an input of `size`, with auto_pad resolved. */
-function padsAt(w: Window, i: number, size: number): [number, number] {
+export function padsAt(w: Window, i: number, size: number): [number, number] {
   if (isSame(w)) {
     // SAME keeps ceil(size / stride) outputs; the odd pad goes at the end (UPPER) or begin (LOWER).
     const out = Math.ceil(size / w.strides[i]);
