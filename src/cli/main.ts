@@ -5,11 +5,14 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { firstLine, isMobilizeError } from '../errors.js';
+import { registerBench } from './commands/bench.js';
+import { registerCompare } from './commands/compare.js';
 import { registerConvert } from './commands/convert.js';
 import { registerDemo } from './commands/demo.js';
 import { registerEval } from './commands/eval.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerOptimize } from './commands/optimize.js';
+import { registerQuantize } from './commands/quantize.js';
 import { registerRun } from './commands/run.js';
 
 function packageVersion(): string {
@@ -33,6 +36,9 @@ export function buildProgram(): Command {
   registerOptimize(program);
   registerRun(program);
   registerEval(program);
+  registerQuantize(program);
+  registerCompare(program);
+  registerBench(program);
   // Every command rejects unknown options and surplus arguments, and exits through our handler.
   const strict = (c: Command): void => {
     c.exitOverride().allowExcessArguments(false).allowUnknownOption(false);

@@ -15,6 +15,14 @@ export interface SessionOptions {
   threads?: number;
   /** Where the runtime should save the graph it optimised (Node only). */
   optimizedModelPath?: string;
+  /**
+   * onnxruntime's memory pattern (default on): one planned block per run. Calibration turns it
+   * off: a MobileNetV2 copy with its activations watched ran a batch of 32 in 1.85 s with it and
+   * 0.22 s without, on this machine (the plain model ran about the same either way).
+   */
+  memoryPattern?: boolean;
+  /** Whether idle intra-op threads spin (default on). Off when sessions take turns, so one does not steal the next one's cores. */
+  spinning?: boolean;
 }
 
 export type Feeds = Record<string, Tensor>;

@@ -126,6 +126,8 @@ export function makeOrtBackend(name: string, ort: OrtModule, hooks: OrtBackendHo
         opts.interOpNumThreads = 1;
       }
       if (options.optimizedModelPath) opts.optimizedModelFilePath = options.optimizedModelPath;
+      if (options.memoryPattern === false) opts.enableMemPattern = false;
+      if (options.spinning === false) opts.extra = { session: { intra_op: { allow_spinning: '0' } } };
       try {
         const session =
           typeof source === 'string' ? await ort.InferenceSession.create(source, opts) : await ort.InferenceSession.create(source, opts);
