@@ -8,8 +8,12 @@ import type { Dataset } from '../data/dataset.js';
 import { badInput } from '../errors.js';
 import type { Model } from '../ir/graph.js';
 import type { Backend } from '../runtime/backend.js';
+import { fp16Convert } from './fp16.js';
+import { linearQuantizeModel, parseLinearBits } from './linear.js';
+import { log2QuantizeModel } from './log2.js';
 import type { CalibrationMethod } from './observers.js';
 import { staticQuantize } from './static.js';
+import { weightOnlyQuantize } from './weight-only.js';
 
 export interface QuantizeOptions {
   /** A name from SCHEMES, with its parameter after a colon where it takes one (default uint8). */
@@ -34,6 +38,15 @@ export interface QuantizeOptions {
   /** Run the graph optimizer first (default true): folded BatchNorm and Identity-free constants are what runtimes fuse. */
   optimize?: boolean;
   onProgress?: (done: number, total: number) => void;
+  // ---- options of the other schemes (linear, log2, fp16, weight-int8/int4)
+  /** linear:<b>: quantize the activations entering rewritten ops too, on the same b-bit grid (calibrates). */
+  activations?: boolean;
+  /** weight-int4: weights per block of this many input features (default 32). */
+  blockSize?: number;
+  /** fp16: graph inputs and outputs stay float32, with Casts inside (default true). */
+  keepIoTypes?: boolean;
+  /** fp16: op types or node names kept in float32 besides the built-in block list. */
+  fp16Block?: readonly string[];
 }
 
 export interface ScaleSummary {
@@ -69,15 +82,19 @@ export interface QuantizeReport {
   weightBytes: { before: number; after: number };
   nodes: { before: number; after: number };
   ms: { optimize: number; calibrate: number; rewrite: number; total: number };
+  /** What the scheme could not do as asked, and what it did instead (storage fallbacks, …). */
+  notes?: string[];
 }
 
 export interface Scheme {
   name: string;
   summary: string;
-  /** Whether the scheme needs calibration data. */
-  calibration: 'required' | 'none';
+  /** Whether the scheme needs calibration data ('optional': only with some options, e.g. linear's activations). */
+  calibration: 'required' | 'optional' | 'none';
   /** The parameter after the colon, described for help ("bits"), when the scheme takes one. */
   param?: string;
+  /** Checks the parameter before any work; throws a one-line bad-input error. */
+  checkParam?(param: string | undefined): void;
   quantize(model: Model, options: QuantizeOptions, param: string | undefined): Promise<QuantizeReport>;
 }
 
@@ -96,6 +113,44 @@ export const SCHEMES: readonly Scheme[] = [
     calibration: 'required',
     quantize: (model, options) => staticQuantize(model, options, 'int8'),
   },
+  {
+    name: 'linear',
+    summary:
+      "the seed's linear quantization q = round((r − z_r)/(z_p − z_r)·(2^b − 1)) at b = 2…8 bits: weights (uint4 for b ≤ 4, else uint8), per tensor or --per-channel; activations too with --activations (calibrates)",
+    calibration: 'optional',
+    param: 'bits',
+    checkParam: (param) => {
+      parseLinearBits(param);
+    },
+    quantize: linearQuantizeModel,
+  },
+  {
+    name: 'log2',
+    summary:
+      "the seed's log quantization q = round(log2(|r|/s + 1))·sign(r) of weights (int8 exponents −7…7, a scale s per tensor or --per-channel), expanded by standard ops",
+    calibration: 'none',
+    quantize: log2QuantizeModel,
+  },
+  {
+    name: 'fp16',
+    summary:
+      'float16 weights and compute; inputs and outputs stay float32 (--no-keep-io-types to change them); --fp16-block keeps more ops in float32',
+    calibration: 'none',
+    quantize: fp16Convert,
+  },
+  {
+    name: 'weight-int8',
+    summary: 'weight-only int8: symmetric per-channel int8 weights behind DequantizeLinear, float activations',
+    calibration: 'none',
+    quantize: (model, options) => weightOnlyQuantize(model, options, 8),
+  },
+  {
+    name: 'weight-int4',
+    summary:
+      'weight-only int4, block-wise (--block-size, default 32): com.microsoft.MatMulNBits for MatMul and Gemm, blocked uint4 DequantizeLinear (opset 21) for Conv, float activations',
+    calibration: 'none',
+    quantize: (model, options) => weightOnlyQuantize(model, options, 4),
+  },
 ];
 
 export function schemeNames(): string[] {
@@ -111,5 +166,6 @@ export function findScheme(spec: string): { scheme: Scheme; param: string | unde
   if (!scheme) throw badInput(`--scheme ${spec}: no such scheme; the schemes are ${schemeNames().join(', ')}`);
   if (param !== undefined && !scheme.param) throw badInput(`--scheme ${spec}: ${name} takes no parameter`);
   if (param === undefined && scheme.param) throw badInput(`--scheme ${spec}: ${name} needs a parameter (${name}:<${scheme.param}>)`);
+  scheme.checkParam?.(param);
   return { scheme, param };
 }
