@@ -49,7 +49,7 @@ function open(spec: string, options: DatasetOptions): Dataset {
 function imageOptions(dir: string, options: DatasetOptions) {
   const t = options.input?.type;
   const shape = t?.kind === 'tensor' ? t.shape : undefined;
-  if (!shape || shape.length !== 4) {
+  if (shape?.length !== 4) {
     throw badInput(`${dir}: an image folder needs a model input of rank 4 (N×C×H×W) to size the images; fix it with --input-shape`);
   }
   const [c, h, w] = options.layout === 'nhwc' ? [shape[3], shape[1], shape[2]] : [shape[1], shape[2], shape[3]];

@@ -308,7 +308,9 @@ describe('weight-int8 and weight-int4', () => {
     const n = 6;
     const float = denseNet(k, n, false);
     const w = float.graph.initializers.find((v) => v.name === 'w')?.initializer as Tensor;
-    const bias = (float.graph.initializers.find((v) => v.name === 'bias')?.initializer as Tensor).toFloat32();
+    const biasValue = float.graph.initializers.find((v) => v.name === 'bias');
+    assert.ok(biasValue?.initializer);
+    const bias = biasValue.initializer.toFloat32();
     const m = copy(float);
     const r = await quantizeModel(m, { scheme: 'weight-int4', blockSize: 16, backend });
     assert.equal(ops(m)['com.microsoft.MatMulNBits'], 1);

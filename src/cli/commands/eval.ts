@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { parseNumberList } from '../../data/preprocess.js';
 import { openDataset } from '../../data/spec.js';
 import { badInput } from '../../errors.js';
 import { evaluate } from '../../eval/accuracy.js';
