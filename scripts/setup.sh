@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what mobilize needs, skipping what is already there, then builds it.
 #   scripts/setup.sh          for the main job: npm packages and the Fashion-MNIST dataset
-#   scripts/setup.sh --test   also the test data: ONNX backend tests and the en_US.UTF-8 locale
+#   scripts/setup.sh --test   also the test data: ONNX backend tests, the en_US.UTF-8 locale, and
+#                             Chromium (the browser training test drives it with playwright-core)
 # On Debian/Ubuntu it installs Debian packages with apt-get (as root, or through sudo).
 # Elsewhere it says what to install; see README.md.
 set -eu
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 debs="dataset-fashion-mnist"
 if [ "${1:-}" = "--test" ]; then
-  debs="$debs libonnx-testdata locales"
+  debs="$debs libonnx-testdata locales chromium"
 fi
 
 missing=""

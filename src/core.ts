@@ -4,6 +4,8 @@
  * file system or Node's modules; `index.ts` adds file I/O and onnxruntime-node on top.
  */
 
+export { ArrayDataset } from './data/arrays.js';
+export { type Batch, type BatchOptions, batches, type Dataset, sampleOrder } from './data/dataset.js';
 export { isNpy, parseNpy, serializeNpy } from './data/npy.js';
 export { badInput, checkFailed, isMobilizeError, MobilizeError } from './errors.js';
 export { type ModelStats, modelStats, nodeMacs } from './eval/stats.js';
@@ -22,10 +24,14 @@ export type { Dim, Shape, TensorType, ValueType } from './ir/types.js';
 export { formatShape, formatType, tensorType } from './ir/types.js';
 export { MAX_TARGET_OPSET, MIN_TARGET_OPSET, type UpgradeReport, upgradeOpset } from './ir/upgrade/index.js';
 export { assertValid, type VerifyIssue, verifyModel } from './ir/verify.js';
+export { BUILTIN_MODELS, buildFmnistCnn, buildFmnistSmall } from './models/fmnist.js';
+export { type ConvOptions, heNormal, NetBuilder, type NetOptions } from './models/layers.js';
 export { defaultRegistry, type InferContext, type KernelContext, OpRegistry, type OpSchema } from './ops/index.js';
 export { applyInputShapes, type InferOptions, type InferReport, inferShapes } from './ops/infer.js';
 export { type InspectReport, inspectModel } from './pipeline/inspect.js';
 export { type RunOptions, type RunResult, runModel } from './pipeline/run.js';
 export type { Backend, Feeds, OptimizationLevel, Session, SessionOptions } from './runtime/backend.js';
 export { checkFeeds, randomFeeds } from './runtime/feeds.js';
+export type { OrtModule } from './runtime/ort.js';
 export { Interpreter, referenceBackend } from './runtime/reference.js';
+export * from './train/index.js';

@@ -10,18 +10,19 @@ export interface Progress {
 
 const silent: Progress = { tick() {}, update() {}, stop() {} };
 
-export function progressBar(label: string, total: number, unit = 'items'): Progress {
+/** `detail` is an extra format with payload tokens (`loss {loss}`) filled by tick/update. */
+export function progressBar(label: string, total: number, unit = 'items', detail?: string): Progress {
   if (!process.stderr.isTTY || process.env.MOBILIZE_NO_PROGRESS) return silent;
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
-      format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | {eta_formatted} left`,
+      format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | ${detail ? `${detail} | ` : ''}{eta_formatted} left`,
       hideCursor: true,
       clearOnComplete: true,
     },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(total, 0);
+  bar.start(total, 0, detail ? Object.fromEntries([...detail.matchAll(/\{(\w+)\}/g)].map((m) => [m[1], '…'])) : undefined);
   return {
     tick(n = 1, payload) {
       bar.increment(n, payload);
