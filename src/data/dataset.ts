@@ -5,7 +5,7 @@
  */
 import { badInput } from '../errors.js';
 import type { DType } from '../ir/dtype.js';
-import type { Tensor } from '../ir/tensor.js';
+import { Tensor } from '../ir/tensor.js';
 import { Random } from '../util/random.js';
 
 export interface Batch {
@@ -65,4 +65,16 @@ export async function* batches(ds: Dataset, options: BatchOptions): AsyncGenerat
 /** Number of samples an iteration with these options visits. */
 export function sampleCount(ds: Dataset, options: Omit<BatchOptions, 'batchSize'> = {}): number {
   return options.limit !== undefined ? Math.min(options.limit, ds.size) : ds.size;
+}
+
+/** Pads a short batch to a model's fixed batch size by repeating its last sample (callers do not count those rows). */
+export function padBatch(t: Tensor, size: number): Tensor {
+  const n = t.dims[0];
+  if (n === size) return t;
+  const per = t.size / n;
+  const src = t.toFloat32();
+  const out = new Float32Array(size * per);
+  out.set(src);
+  for (let i = n; i < size; i++) out.set(src.subarray((n - 1) * per, n * per), i * per);
+  return Tensor.from('float32', [size, ...t.dims.slice(1)], out);
 }

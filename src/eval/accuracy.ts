@@ -1,9 +1,9 @@
 /** Classification accuracy of a model over a labelled dataset (top-1, top-5), batch by batch. */
 
-import { type Dataset, sampleOrder } from '../data/dataset.js';
+import { type Dataset, padBatch, sampleOrder } from '../data/dataset.js';
 import { badInput } from '../errors.js';
 import type { Model } from '../ir/graph.js';
-import { Tensor } from '../ir/tensor.js';
+import type { Tensor } from '../ir/tensor.js';
 import type { Backend, Session } from '../runtime/backend.js';
 
 export interface EvalOptions {
@@ -35,25 +35,15 @@ export function countHits(
     const row = scores.subarray(i * classes, (i + 1) * classes);
     const label = Number(labels[i]);
     const target = row[label];
-    // Rank of the true class: how many classes score strictly higher.
+    // Rank of the true class as arg-max orders them: classes scoring higher, and classes scoring the
+    // same with a lower index (ties go to the first, as in numpy and PyTorch). Counting a tie as a
+    // hit would flatter coarse outputs: int8 logits tie often.
     let higher = 0;
-    for (let k = 0; k < classes; k++) if (row[k] > target) higher++;
+    for (let k = 0; k < classes; k++) if (row[k] > target || (row[k] === target && k < label)) higher++;
     if (higher === 0) top1++;
     if (higher < 5) top5++;
   }
   return { top1, top5 };
-}
-
-/** Pads a batch to a model's fixed batch size by repeating its last sample. */
-function padBatch(t: Tensor, size: number): Tensor {
-  const n = t.dims[0];
-  if (n === size) return t;
-  const per = t.size / n;
-  const data = t.toFloat32();
-  const out = new Float32Array(size * per);
-  out.set(data);
-  for (let i = n; i < size; i++) out.set(data.subarray((n - 1) * per, n * per), i * per);
-  return Tensor.from('float32', [size, ...t.dims.slice(1)], out);
 }
 
 export async function evaluate(model: Model, data: Dataset, backend: Backend, options: EvalOptions = {}): Promise<EvalResult> {

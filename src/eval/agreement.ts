@@ -5,10 +5,10 @@
  * over all samples, and for score-like outputs (N×C or N×T×C) how often the arg-max agrees.
  * Statistics accumulate batch by batch; nothing is kept.
  */
-import { type Dataset, sampleOrder } from '../data/dataset.js';
+import { type Dataset, padBatch, sampleOrder } from '../data/dataset.js';
 import { badInput } from '../errors.js';
 import type { Model, Value } from '../ir/graph.js';
-import { Tensor } from '../ir/tensor.js';
+import type { Tensor } from '../ir/tensor.js';
 import type { Backend, Session } from '../runtime/backend.js';
 import { countHits } from './accuracy.js';
 
@@ -118,17 +118,6 @@ function fedInput(m: Model): Value {
 function fixedBatch(v: Value): number | undefined {
   const d = v.type?.kind === 'tensor' ? v.type.shape?.[0] : undefined;
   return typeof d === 'number' ? d : undefined;
-}
-
-function padBatch(t: Tensor, size: number): Tensor {
-  const n = t.dims[0];
-  if (n === size) return t;
-  const per = t.size / n;
-  const src = t.toFloat32();
-  const out = new Float32Array(size * per);
-  out.set(src);
-  for (let i = n; i < size; i++) out.set(src.subarray((n - 1) * per, n * per), i * per);
-  return Tensor.from('float32', [size, ...t.dims.slice(1)], out);
 }
 
 /**

@@ -8,12 +8,20 @@
  * was quantized, what stayed float and why, the scales, and the weight bytes before and after.
  */
 import type { Model } from '../ir/graph.js';
+import { type QualityOptions, type QualityReport, quantizeWithQuality, wantsQuality } from './quality.js';
 import { findScheme, type QuantizeOptions, type QuantizeReport } from './schemes.js';
 
 export { CALIBRATION_METHODS, type CalibrationMethod, isCalibrationMethod } from './observers.js';
+export { checkQualityOptions, type QualityOptions, type QualityReport } from './quality.js';
 export { findScheme, type QuantizeOptions, type QuantizeReport, SCHEMES, type Scheme, schemeNames } from './schemes.js';
 
-export async function quantizeModel(model: Model, options: QuantizeOptions): Promise<QuantizeReport> {
+/** Quality options (equalize, biasCorrection, maxDrop, minSqnr, sensitivity, sizeBudget) go through quality.ts. */
+export async function quantizeModel(
+  model: Model,
+  options: QuantizeOptions & QualityOptions,
+): Promise<QuantizeReport & { quality?: QualityReport }> {
   const { scheme, param } = findScheme(options.scheme ?? 'uint8');
-  return scheme.quantize(model, { ...options, scheme: options.scheme ?? scheme.name }, param);
+  const opts = { ...options, scheme: options.scheme ?? scheme.name };
+  if (wantsQuality(options)) return quantizeWithQuality(model, opts, scheme, param);
+  return scheme.quantize(model, opts, param);
 }

@@ -111,7 +111,10 @@ export function quantizeWeights(
       const base = (o * channels + c) * inner;
       const inv = 1 / scales[c];
       for (let i = 0; i < inner; i++) {
-        const q = roundHalfEven(data[base + i] * inv);
+        // roundHalfEven, inlined: this loop runs once per weight (3.5M on MobileNetV2).
+        const x = data[base + i] * inv;
+        let q = Math.round(x);
+        if (q - x === 0.5 && (q & 1) !== 0) q -= 1;
         values[base + i] = q > WEIGHT_QMAX ? WEIGHT_QMAX : Math.max(q, -WEIGHT_QMAX);
       }
     }

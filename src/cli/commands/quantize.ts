@@ -16,8 +16,17 @@ import { formatBytes } from '../format.js';
 import { bindUnnamedShape, parseInputShapes, parseInteger } from '../options.js';
 import { print, printJson } from '../output.js';
 import { progressBar } from '../progress.js';
+import {
+  addQualityOptions,
+  openQualityData,
+  parseQualityFlags,
+  printQuality,
+  type QualityFlags,
+  qualityFailure,
+  stageProgress,
+} from './quantize-quality.js';
 
-interface QuantizeFlags extends DataFlags {
+interface QuantizeFlags extends DataFlags, QualityFlags {
   output: string;
   scheme: string;
   perTensor?: boolean;
@@ -68,6 +77,7 @@ export function registerQuantize(program: Command): void {
     .option('--threads <n>', 'intra-op threads for onnxruntime')
     .option('--external-data', 'store weights in <output>.data next to the model')
     .option('--json', 'print one JSON object');
+  addQualityOptions(cmd);
   addDataOptions(cmd);
   cmd.action(async (input: string, opts: QuantizeFlags) => {
     // Every flag and the data are checked before any work, so bad input writes nothing.
@@ -86,6 +96,7 @@ export function registerQuantize(program: Command): void {
     if (percentile !== undefined && !(percentile > 50 && percentile <= 100)) {
       throw badInput(`--percentile ${opts.percentile}: expected a number in (50, 100]`);
     }
+    const qualityFlags = parseQualityFlags(opts);
     assertNotInput(opts.output, [input]);
     if (!existsSync(dirname(resolve(opts.output))))
       throw badInput(`-o ${opts.output}: folder ${dirname(resolve(opts.output))} does not exist`);
@@ -104,6 +115,8 @@ export function registerQuantize(program: Command): void {
       if (shapes) applyInputShapes(model.graph, shapes);
       calib = openDataset(opts.calib, { defaultSplit: 'train', input: fed, ...preprocessFrom(opts) });
     }
+    const quality = openQualityData(qualityFlags, opts, () => singleInput(model), preprocessFrom(opts));
+    const stages = stageProgress(opts.json);
     const total = Math.min(calibSize, calib?.size ?? 0);
     const bar = opts.json || !calib ? undefined : progressBar('calibrating', total, 'samples');
     let report: Awaited<ReturnType<typeof quantizeModel>>;
@@ -125,13 +138,21 @@ export function registerQuantize(program: Command): void {
         backend: nodeBackend(),
         threads,
         onProgress: (done) => bar?.update(done),
+        ...quality,
+        onStage: stages.onStage,
       });
     } finally {
       bar?.stop();
+      stages.stop();
     }
     assertValid(model, 'quantized model', { registry });
     const saved = saveModel(model, opts.output, { externalData: opts.externalData ? true : 'auto', protect: [input] });
-    if (opts.json) return printJson({ input, output: saved.path, bytes: saved.bytes, ...report });
+    const failure = qualityFailure(report.quality);
+    if (opts.json) {
+      printJson({ input, output: saved.path, bytes: saved.bytes, ...report });
+      if (failure) throw failure;
+      return;
+    }
     const cal = report.calibration;
     const granularity = report.perChannel === undefined ? '' : report.perChannel ? ' per channel' : ' per tensor';
     print(
@@ -151,6 +172,8 @@ export function registerQuantize(program: Command): void {
     }
     const w = report.weightBytes;
     print(`  weights ${formatBytes(w.before)} → ${formatBytes(w.after)} (${(w.after / Math.max(1, w.before)).toFixed(2)}x)`);
+    printQuality(report.quality);
     print(`wrote ${saved.path} (${formatBytes(saved.bytes)})`);
+    if (failure) throw failure;
   });
 }
