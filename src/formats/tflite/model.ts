@@ -29,6 +29,7 @@ export const TensorType = {
   UINT32: 15,
   UINT16: 16,
   INT4: 17,
+  BFLOAT16: 18,
 } as const;
 export type TensorTypeValue = (typeof TensorType)[keyof typeof TensorType];
 
@@ -48,7 +49,23 @@ export interface TfliteQuantization {
   max?: Float32Array;
 }
 
-/** Block-sparse or other sparsity parameters are not modelled; a reader refuses them by name. */
+/** One index vector of a sparse dimension, with the integer width the file stores it in. */
+export interface TfliteSparseIndices {
+  type: 'int32' | 'uint16' | 'uint8';
+  values: number[];
+}
+
+/**
+ * A sparse constant's layout (schema.fbs SparsityParameters): the traversal order of the n tensor
+ * dims then the k block dims, the tensor dim each block dim splits, and per traversed dim either
+ * its dense size or CSR-style segments and indices. The buffer holds only the stored values.
+ */
+export interface TfliteSparsity {
+  traversalOrder: number[];
+  blockMap: number[];
+  dimMetadata: { format: 'dense' | 'csr'; denseSize: number; segments?: TfliteSparseIndices; indices?: TfliteSparseIndices }[];
+}
+
 export interface TfliteTensor {
   name: string;
   shape: number[];
@@ -59,6 +76,8 @@ export interface TfliteTensor {
   buffer: number;
   quantization?: TfliteQuantization;
   isVariable?: boolean;
+  /** Set on sparse constants (e.g. pruned weights read by a DENSIFY op). */
+  sparsity?: TfliteSparsity;
 }
 
 /**
@@ -288,6 +307,52 @@ export const Builtin = {
   BITCAST: 159,
   BITWISE_XOR: 160,
   RIGHT_SHIFT: 161,
+  STABLEHLO_LOGISTIC: 162,
+  STABLEHLO_ADD: 163,
+  STABLEHLO_DIVIDE: 164,
+  STABLEHLO_MULTIPLY: 165,
+  STABLEHLO_MAXIMUM: 166,
+  STABLEHLO_RESHAPE: 167,
+  STABLEHLO_CLAMP: 168,
+  STABLEHLO_CONCATENATE: 169,
+  STABLEHLO_BROADCAST_IN_DIM: 170,
+  STABLEHLO_CONVOLUTION: 171,
+  STABLEHLO_SLICE: 172,
+  STABLEHLO_CUSTOM_CALL: 173,
+  STABLEHLO_REDUCE: 174,
+  STABLEHLO_ABS: 175,
+  STABLEHLO_AND: 176,
+  STABLEHLO_COSINE: 177,
+  STABLEHLO_EXPONENTIAL: 178,
+  STABLEHLO_FLOOR: 179,
+  STABLEHLO_LOG: 180,
+  STABLEHLO_MINIMUM: 181,
+  STABLEHLO_NEGATE: 182,
+  STABLEHLO_OR: 183,
+  STABLEHLO_POWER: 184,
+  STABLEHLO_REMAINDER: 185,
+  STABLEHLO_RSQRT: 186,
+  STABLEHLO_SELECT: 187,
+  STABLEHLO_SUBTRACT: 188,
+  STABLEHLO_TANH: 189,
+  STABLEHLO_SCATTER: 190,
+  STABLEHLO_COMPARE: 191,
+  STABLEHLO_CONVERT: 192,
+  STABLEHLO_DYNAMIC_SLICE: 193,
+  STABLEHLO_DYNAMIC_UPDATE_SLICE: 194,
+  STABLEHLO_PAD: 195,
+  STABLEHLO_IOTA: 196,
+  STABLEHLO_DOT_GENERAL: 197,
+  STABLEHLO_REDUCE_WINDOW: 198,
+  STABLEHLO_SORT: 199,
+  STABLEHLO_WHILE: 200,
+  STABLEHLO_GATHER: 201,
+  STABLEHLO_TRANSPOSE: 202,
+  DILATE: 203,
+  STABLEHLO_RNG_BIT_GENERATOR: 204,
+  REDUCE_WINDOW: 205,
+  STABLEHLO_COMPOSITE: 206,
+  COMPLEX: 207,
 } as const;
 
 const BUILTIN_NAMES = new Map<number, string>(Object.entries(Builtin).map(([name, code]) => [code, name]));
