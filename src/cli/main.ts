@@ -9,11 +9,17 @@ import { registerBench } from './commands/bench.js';
 import { registerCompare } from './commands/compare.js';
 import { registerConvert } from './commands/convert.js';
 import { registerDemo } from './commands/demo.js';
+import { registerDistill } from './commands/distill.js';
 import { registerEval } from './commands/eval.js';
+import { registerExport } from './commands/export.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerOptimize } from './commands/optimize.js';
+import { registerPrune } from './commands/prune.js';
+import { registerQat } from './commands/qat.js';
 import { registerQuantize } from './commands/quantize.js';
 import { registerRun } from './commands/run.js';
+import { registerTrain } from './commands/train.js';
+import { registerVerify } from './commands/verify.js';
 
 function packageVersion(): string {
   try {
@@ -39,6 +45,12 @@ export function buildProgram(): Command {
   registerQuantize(program);
   registerCompare(program);
   registerBench(program);
+  registerTrain(program);
+  registerPrune(program);
+  registerDistill(program);
+  registerQat(program);
+  registerVerify(program);
+  registerExport(program);
   // Every command rejects unknown options and surplus arguments, and exits through our handler.
   const strict = (c: Command): void => {
     c.exitOverride().allowExcessArguments(false).allowUnknownOption(false);
