@@ -26,9 +26,11 @@ function checkInput(v: Value): number[] {
   if (!isTensorType(t) || !t.shape)
     throw badInput(`input "${v.name}" has no known shape; give it with --input-shape ${v.name}:1x3x224x224 (its dims)`);
   if (!isStaticShape(t.shape)) {
-    const example = t.shape.map((d) => (typeof d === 'number' ? d : 1)).join('x');
+    // A free batch dim becomes 1; the others are sizes only the user knows (an image's height, say).
+    const pattern = t.shape.map((d, i) => (typeof d === 'number' ? d : i === 0 ? 1 : `<${d}>`)).join('x');
+    const example = t.shape.map((d, i) => (typeof d === 'number' ? d : i === 0 ? 1 : 224)).join('x');
     throw badInput(
-      `input "${v.name}" has dynamic dims ${formatShape(t.shape)}, which TFLite cannot take: fix them with --input-shape ${v.name}:${example}`,
+      `input "${v.name}" has dynamic dims ${formatShape(t.shape)}, which TFLite cannot take: fix them with --input-shape ${v.name}:${pattern} (the sizes the app will feed, e.g. ${v.name}:${example})`,
     );
   }
   if (t.dtype !== 'float32') throw badInput(`input "${v.name}" is ${t.dtype}: only float32 inputs are exported to TFLite`);
