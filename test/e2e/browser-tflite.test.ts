@@ -8,18 +8,13 @@
  * says so, rather than skipping.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
 import { loadTflite } from '../../src/runtime/tflite.js';
 import { ROOT } from '../helpers.js';
+import { type PageServer, servePage, withPage } from './browser/harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const WASM_DIR = join(ROOT, 'node_modules/@tensorflow/tfjs-tflite/wasm');
 const MODEL = join(ROOT, 'node_modules/@mediapipe/face_detection/face_detection_short_range.tflite');
 
@@ -39,78 +34,31 @@ globalThis.runTflite = async (modelUrl) => {
 `;
 
 describe('TFLite runner in the browser (headless Chromium)', () => {
-  let server: Server;
-  let url: string;
-  const profile = mkdtempSync(join(tmpdir(), 'mobilize-chromium-'));
+  let server: PageServer;
 
   before(async () => {
-    const bundle = await build({
-      stdin: { contents: ENTRY, resolveDir: ROOT, loader: 'ts' },
-      bundle: true,
-      platform: 'browser',
-      format: 'esm',
-      target: 'es2022',
-      write: false,
-      logLevel: 'silent',
+    server = await servePage({
+      entry: { stdin: { contents: ENTRY, resolveDir: ROOT, loader: 'ts' } },
+      title: 'mobilize tflite',
+      folders: { '/wasm/': WASM_DIR },
+      files: { '/model.tflite': MODEL },
     });
-    const js = bundle.outputFiles[0].contents;
-    const page = '<!doctype html><meta charset="utf-8"><title>mobilize tflite</title><script type="module" src="/bundle.js"></script>';
-    server = createServer((req, res) => {
-      const path = (req.url ?? '/').split('?')[0];
-      let body: Uint8Array | string | undefined;
-      let type = 'text/html';
-      if (path === '/') body = page;
-      else if (path === '/bundle.js') {
-        body = js;
-        type = 'text/javascript';
-      } else if (path === '/model.tflite') {
-        body = readFileSync(MODEL);
-        type = 'application/octet-stream';
-      } else if (path.startsWith('/wasm/') && existsSync(join(WASM_DIR, basename(path)))) {
-        body = readFileSync(join(WASM_DIR, basename(path)));
-        type = path.endsWith('.wasm') ? 'application/wasm' : 'text/javascript';
-      }
-      if (body === undefined) {
-        res.writeHead(404).end();
-        return;
-      }
-      res.writeHead(200, { 'content-type': type }).end(body);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
   });
 
   after(async () => {
-    await new Promise<void>((resolve) => server?.close(() => resolve()));
-    rmSync(profile, { recursive: true, force: true });
+    await server?.close();
   });
 
   it('runs MediaPipe face detection and gives what the Node runner gives', { timeout: 120_000 }, async () => {
-    assert.ok(
-      existsSync(CHROMIUM),
-      `Chromium is not installed at ${CHROMIUM}; the browser test needs it: run scripts/setup.sh --test (or apt-get install chromium)`,
-    );
-    const context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-    });
-    let result: { build: string; inputs: Array<{ name: string; shape: number[] }>; outputs: Record<string, number[]> };
-    try {
-      const page = await context.newPage();
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(e.message));
-      await page.route(/^(?!http:\/\/127\.0\.0\.1:)/, (route) => route.abort());
-      await page.goto(url);
+    const result = await withPage(server.url, async (page, errors) => {
       await page.waitForFunction(() => 'runTflite' in globalThis, undefined, { timeout: 30_000 });
-      result = (await page.evaluate(
+      const r = (await page.evaluate(
         (modelUrl) => (globalThis as unknown as { runTflite: (u: string) => Promise<unknown> }).runTflite(modelUrl),
         '/model.tflite',
-      )) as typeof result;
+      )) as { build: string; inputs: Array<{ name: string; shape: number[] }>; outputs: Record<string, number[]> };
       assert.deepEqual(errors, []);
-    } finally {
-      await context.close();
-    }
+      return r;
+    });
     assert.equal(result.build, 'simd');
     assert.deepEqual(result.inputs[0].shape, [1, 128, 128, 3]);
     const node = await loadTflite(new Uint8Array(readFileSync(MODEL)));
