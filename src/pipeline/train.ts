@@ -8,7 +8,7 @@ import { join, relative } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Dataset } from '../data/dataset.js';
 import type { Preprocess } from '../data/preprocess.js';
-import { openDataset } from '../data/spec.js';
+import { checkFits, openDataset } from '../data/spec.js';
 import { badInput } from '../errors.js';
 import { evaluate } from '../eval/accuracy.js';
 import { assertNotInput, loadModel, type SavedModel, saveModel } from '../io/files.js';
@@ -97,6 +97,14 @@ export async function runTraining(recipe: TrainRecipe): Promise<TrainRecipeRepor
   const testSpec =
     recipe.testData ?? (typeof dataSpec === 'string' && /^fashion-mnist(:train)?$/.test(dataSpec) ? 'fashion-mnist:test' : undefined);
   const test = typeof testSpec === 'string' ? openDataset(testSpec, { defaultSplit: 'test', input, ...recipe.preprocess }) : testSpec;
+  // The teacher reads the same batches: refuse a teacher whose input does not take them, by name.
+  if (teacher) {
+    try {
+      checkFits(data, dataInput(teacher));
+    } catch (e) {
+      throw badInput(`teacher ${recipe.distill?.teacher}: ${(e as Error).message.replace(/the model's input/, 'its input')}`);
+    }
+  }
 
   const optimizer = recipe.optimizer ?? { kind: 'adamw' };
   const lr = recipe.lr ?? defaultLearningRate(optimizer.kind, file !== undefined);

@@ -150,4 +150,19 @@ describe('mobilize train: bad input', () => {
       /missing\.onnx: no such model file/,
     );
   });
+
+  it('refuses a teacher whose input does not take the data, naming it: exit 2, nothing written', () => {
+    const b = new ModelBuilder({ opset: 17 });
+    const x = b.input('pixels', 'float32', ['N', 3, 8, 8]);
+    b.output(b.op('ReduceMean', [x], { keepdims: 0, axes: [2, 3] }), 'logits');
+    const wrong = join(dir, 'wrong-teacher.onnx');
+    writeFileSync(wrong, writeOnnx(b.build()).model);
+    const out = join(dir, 'w.onnx');
+    expectOneLine(
+      cli(['distill', '--teacher', wrong, '--limit', '64', '--epochs', '1', '-o', out]),
+      2,
+      /teacher .*wrong-teacher\.onnx: fashion-mnist:train holds samples of shape \[1,28,28\] but its input "pixels" is float32\[N,3,8,8\]/,
+    );
+    assert.ok(!existsSync(out));
+  });
 });
