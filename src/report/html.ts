@@ -3,6 +3,7 @@
  * be opened from disk, attached to a CI run or mailed. The same object is written as JSON beside
  * it; this file only renders.
  */
+import { formatBytes, formatCount } from '../util/format.js';
 
 /** One model the pipeline produced, measured on one runtime. */
 export interface StageRow {
@@ -46,18 +47,11 @@ export function escapeHtml(s: string): string {
 }
 
 function bytes(n: number | undefined): string {
-  if (n === undefined) return '';
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(2)} MiB`;
+  return n === undefined ? '' : formatBytes(n);
 }
 
 function count(n: number | null | undefined): string {
-  if (n === null || n === undefined) return '';
-  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} G`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`;
-  return String(n);
+  return n === null || n === undefined ? '' : formatCount(n);
 }
 
 function ratio(value: number | null | undefined, base: number | null | undefined, digits = 2): string {
