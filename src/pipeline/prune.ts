@@ -273,8 +273,8 @@ export async function runPrune(recipe: PruneRecipe): Promise<PruneRecipeReport> 
     if (recipe.method === 'l1-filter') {
       if (recipe.flops !== undefined) {
         round.target = gradualSparsity(recipe.flops, k, steps);
-        // This round's MAC target, as a fraction of the model as it is now.
-        const now = countMacs(model, shapes);
+        // This round's MAC target, as a fraction of the model as it is now (fine-tuning keeps its shape).
+        const now = filter?.macsAfter ?? macs0;
         const rel = 1 - ((1 - round.target) * macs0) / now;
         if (rel > 0)
           filter = pruneFilters(model, {

@@ -6,6 +6,7 @@
  * of different widths and weight scales rank against each other on one scale.
  */
 import type { Node } from '../ir/graph.js';
+import { shapeSize } from '../ir/tensor.js';
 import type { ChannelAnalysis } from './analyze.js';
 import { constantInput, type Root } from './channels.js';
 
@@ -36,8 +37,8 @@ export function channelScores(root: Root, criterion: Criterion): Float64Array {
   const data = w.toFloat32();
   const dims = w.dims;
   const axis = root.weightAxis;
-  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
-  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const outer = shapeSize(dims.slice(0, axis));
+  const inner = shapeSize(dims.slice(axis + 1));
   const n = dims[axis];
   for (let o = 0; o < outer; o++) {
     for (let c = 0; c < n; c++) {

@@ -4,7 +4,7 @@
  * flattened channel of H×W features feeding a Gemm).
  */
 import type { TypedArray } from '../ir/dtype.js';
-import { Tensor } from '../ir/tensor.js';
+import { shapeSize, Tensor } from '../ir/tensor.js';
 
 /** Kept indices of `keep` (already block-expanded): `[k·block, (k+1)·block)` for each k. */
 export function expandBlocks(keep: readonly number[], block: number): number[] {
@@ -20,8 +20,8 @@ export function takeAlong(t: Tensor, axis: number, keep: readonly number[]): Ten
   if (axis < 0 || axis >= dims.length) throw new Error(`axis ${axis} out of range for ${t}`);
   if (dims[axis] === keep.length) return t;
   const src = t.data;
-  const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
-  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const outer = shapeSize(dims.slice(0, axis));
+  const inner = shapeSize(dims.slice(axis + 1));
   const n = dims[axis];
   const Ctor = src.constructor as { new (length: number): TypedArray };
   const out = new Ctor(outer * keep.length * inner);

@@ -8,7 +8,7 @@
 import type { Graph, Node, Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { inferShapes } from '../ops/infer.js';
-import { addConstant } from '../passes/edit.js';
+import { addConstant, removeIfDead } from '../passes/edit.js';
 import type { ChannelAnalysis } from './analyze.js';
 import { type ChannelMap, constantInput } from './channels.js';
 import { expandBlocks, takeAlong } from './slice.js';
@@ -35,8 +35,7 @@ function replaceConstant(node: Node, index: number, t: Tensor): void {
 
 function removeDeadConstants(g: Graph): void {
   for (const n of [...g.nodes]) {
-    if ((n.opType === 'Constant' || n.opType === 'Identity') && n.outputs.every((v) => !v || (v.uses.length === 0 && !v.isGraphOutput)))
-      g.removeNode(n);
+    if (n.opType === 'Constant' || n.opType === 'Identity') removeIfDead(n);
   }
   g.removeUnusedInitializers();
 }

@@ -8,7 +8,8 @@
  */
 import { badInput } from '../errors.js';
 import { isOnnxDomain, type Model, type Node, type Value } from '../ir/graph.js';
-import { Tensor } from '../ir/tensor.js';
+import { shapeSize, Tensor } from '../ir/tensor.js';
+import { checkFraction } from './filter.js';
 
 export type Masks = Map<string, Float32Array>;
 
@@ -97,7 +98,7 @@ export interface MagnitudeOptions {
 
 export function magnitudeMasks(model: Model, options: MagnitudeOptions): Masks {
   const s = options.sparsity;
-  if (!Number.isFinite(s) || s <= 0 || s >= 1) throw badInput(`--sparsity ${s}: expected a fraction strictly between 0 and 1`);
+  checkFraction('--sparsity', s);
   const ws = requireWeights(model);
   const data = ws.map((w) => (w.value.initializer as Tensor).data as Float32Array);
   const masks: Masks = new Map();
@@ -134,8 +135,8 @@ export function nmMasks(model: Model, n: number, m: number): Masks {
     const dims = t.dims;
     const axis = w.inputAxis;
     const len = dims[axis];
-    const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
-    const outer = dims.slice(0, axis).reduce((a, b) => a * b, 1);
+    const inner = shapeSize(dims.slice(axis + 1));
+    const outer = shapeSize(dims.slice(0, axis));
     const mask = new Float32Array(data.length).fill(1);
     const idx: number[] = [];
     for (let o = 0; o < outer; o++) {
