@@ -10,6 +10,7 @@
 import { badInput, firstLine, isMobilizeError } from '../../errors.js';
 import { ModelBuilder } from '../../ir/builder.js';
 import type { Model } from '../../ir/graph.js';
+import { isUnused } from '../../passes/match.js';
 import { DTYPES } from './import/constants.js';
 import { ImportContext } from './import/context.js';
 import { BUILTIN_LOWERINGS, CUSTOM_LOWERINGS, type Lowering } from './import/lowerings.js';
@@ -85,7 +86,7 @@ export function importTflite(model: TfliteModel, options: TfliteImportOptions = 
   const g = b.graph;
   for (let i = g.nodes.length - 1; i >= 0; i--) {
     const n = g.nodes[i];
-    if (n.outputs.every((v) => v === null || (v.uses.length === 0 && !v.isGraphOutput))) g.removeNode(n);
+    if (n.outputs.every(isUnused)) g.removeNode(n);
   }
   g.removeUnusedInitializers();
   try {

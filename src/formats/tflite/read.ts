@@ -90,23 +90,29 @@ function readTensor(bb: CheckedByteBuffer, t: tfl.Tensor): TfliteTensor {
   return tensor;
 }
 
+/** One union member of an operator's options; the table is null when the type code is unknown. */
+function unionOptions(union: 1 | 2, type: number, table: Parameters<typeof unpackOptions>[1] | null | undefined): TfliteOptions {
+  const name = optionsName(union, type);
+  if (name === undefined) throw new FlatbufferFault(`an operator has builtin options of unknown type ${type}`);
+  if (table === null || table === undefined) throw new FlatbufferFault(`an operator's ${name} are missing`);
+  return unpackOptions(name, table);
+}
+
 function readOptions(op: tfl.Operator): TfliteOptions | undefined {
   const type1 = op.builtinOptionsType();
-  if (type1 !== tfl.BuiltinOptions.NONE) {
-    const name = optionsName(1, type1);
-    if (name === undefined) throw new FlatbufferFault(`an operator has builtin options of unknown type ${type1}`);
-    const table = tfl.unionToBuiltinOptions(type1, (obj) => op.builtinOptions(obj));
-    if (table === null || table === undefined) throw new FlatbufferFault(`an operator's ${name} are missing`);
-    return unpackOptions(name, table);
-  }
+  if (type1 !== tfl.BuiltinOptions.NONE)
+    return unionOptions(
+      1,
+      type1,
+      tfl.unionToBuiltinOptions(type1, (obj) => op.builtinOptions(obj)),
+    );
   const type2 = op.builtinOptions2Type();
-  if (type2 !== tfl.BuiltinOptions2.NONE) {
-    const name = optionsName(2, type2);
-    if (name === undefined) throw new FlatbufferFault(`an operator has builtin options of unknown type ${type2}`);
-    const table = tfl.unionToBuiltinOptions2(type2, (obj) => op.builtinOptions2(obj));
-    if (table === null || table === undefined) throw new FlatbufferFault(`an operator's ${name} are missing`);
-    return unpackOptions(name, table);
-  }
+  if (type2 !== tfl.BuiltinOptions2.NONE)
+    return unionOptions(
+      2,
+      type2,
+      tfl.unionToBuiltinOptions2(type2, (obj) => op.builtinOptions2(obj)),
+    );
   return undefined;
 }
 

@@ -7,6 +7,7 @@
  */
 import { Builder } from 'flatbuffers';
 import { badInput } from '../../errors.js';
+import { bytesEqual } from '../../ir/tensor.js';
 import * as tfl from './generated/index.js';
 import type { TfliteModel, TfliteOperator, TfliteQuantization, TfliteTensor } from './model.js';
 import { packOptions } from './options.js';
@@ -20,12 +21,6 @@ function fingerprint(b: Uint8Array): string {
   const step = Math.max(1, Math.floor(b.length / 4096));
   for (let i = 0; i < b.length; i += step) h = Math.imul(h ^ b[i], 0x01000193);
   return `${b.length}:${h >>> 0}`;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /**
@@ -51,7 +46,7 @@ function planBuffers(model: TfliteModel): { buffers: Uint8Array[]; remap: Map<nu
     if (!variable.has(old)) {
       const key = fingerprint(data);
       const candidates = seen.get(key) ?? [];
-      const match = candidates.find((n) => sameBytes(buffers[n], data));
+      const match = candidates.find((n) => bytesEqual(buffers[n], data));
       if (match !== undefined) {
         remap.set(old, match);
         return;

@@ -119,14 +119,6 @@ export class ImportContext {
     return intValues(c!);
   }
 
-  floatsOf(i: number): Float32Array | undefined {
-    const c = this.constantOf(this.inputIndex(i));
-    if (c === undefined) return undefined;
-    if (c.dtype === 'float16') return halfToFloat32(c.bytes, c.dims).data as Float32Array;
-    if (c.dtype === 'float32') return c.data as Float32Array;
-    return undefined;
-  }
-
   alias(output: number, input: number): void {
     this.aliases.set(output, this.resolve(input));
   }

@@ -6,6 +6,7 @@
  */
 import { dtypeCode } from '../../../ir/dtype.js';
 import type { Value } from '../../../ir/graph.js';
+import { intValues } from './constants.js';
 import { type ImportContext, option, optionList } from './context.js';
 
 const INT64_MAX = 2 ** 63;
@@ -17,7 +18,7 @@ function norm(axis: number, rank: number): number {
 /** A shape/axes parameter as an int64 value: constant values when known, else a Cast. */
 function int64Input(ctx: ImportContext, i: number): Value {
   const c = ctx.constantOf(ctx.inputIndex(i));
-  if (c !== undefined) return ctx.int64(Array.from(c.data as ArrayLike<number | bigint>, Number));
+  if (c !== undefined) return ctx.int64(intValues(c));
   return ctx.op('Cast', [ctx.input(i)], { to: dtypeCode('int64') });
 }
 
