@@ -110,11 +110,11 @@ export async function runQat(recipe: QatRecipe): Promise<QatRecipeReport> {
   const floatAccuracy = await accuracy(float);
   const ptqAccuracy = await accuracy(qdq);
 
-  const trainable = copy(qdq);
-  const plan = toFakeQuant(trainable);
+  // PTQ is measured: turn qdq into its trainable form in place (train copies it).
+  const plan = toFakeQuant(qdq);
   const report = await train({
     ort: ort as unknown as OrtModule,
-    model: trainable,
+    model: qdq,
     data,
     test,
     epochs: recipe.epochs ?? 1,

@@ -20,6 +20,7 @@ import type { DType } from '../ir/dtype.js';
 import type { Model, Node, Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { inferShapes } from '../ops/infer.js';
+import { roundHalfEven } from '../quantize/params.js';
 
 /** How fromFakeQuant rebuilds an int32 bias: its DequantizeLinear's scale and axis. */
 export interface FakeQuantBias {
@@ -44,12 +45,6 @@ const INT_RANGE: Partial<Record<DType, readonly [number, number]>> = {
   uint16: [0, 65535],
   int32: [-(2 ** 31), 2 ** 31 - 1],
 };
-
-/** IEEE round-half-to-even, as QuantizeLinear rounds. */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x - Math.trunc(x)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
 
 /** Element i's index into a per-axis parameter of `count` entries (0 for a per-tensor one). */
 function paramIndexer(dims: readonly number[], axis: number, count: number): (i: number) => number {

@@ -24,8 +24,7 @@ export function addCrossEntropyLoss(
   options: CrossEntropyOptions = {},
 ): { loss: Value; labels: Value } {
   const g = model.graph;
-  const x = typeof logits === 'string' ? [...g.nodes.flatMap((n) => n.outputs), ...g.inputs].find((v) => v?.name === logits) : logits;
-  if (!x) throw badInput(`the model has no value "${logits}" to take the loss of`);
+  const x = find(model, logits, 'loss');
   inferShapes(model);
   const t = x.type;
   if (t?.kind !== 'tensor' || !t.shape || t.shape.length < 2)

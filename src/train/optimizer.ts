@@ -95,10 +95,8 @@ export function addOptimizer(
   const c = resolveOptimizer(config);
   const e = new Emitter(graph, 'optimizer');
   const state: OptimizerNodes['state'] = [];
-  const stateInput = (name: string, like: Tensor): Value => {
-    const v = graph.addInput(name, { kind: 'tensor', dtype: 'float32', shape: [...like.dims] });
-    return v;
-  };
+  const stateInput = (name: string, like: Tensor): Value =>
+    graph.addInput(name, { kind: 'tensor', dtype: 'float32', shape: [...like.dims] });
   const zerosLike = (w: Value): Tensor => {
     const t = w.type;
     const dims = t?.kind === 'tensor' && t.shape?.every((d) => typeof d === 'number') ? (t.shape as number[]) : undefined;

@@ -20,7 +20,7 @@ import { badInput } from '../errors.js';
 import { readOnnx } from '../formats/onnx/read.js';
 import { writeOnnx } from '../formats/onnx/write.js';
 import { isFloat } from '../ir/dtype.js';
-import type { Model, Value } from '../ir/graph.js';
+import type { Graph, Model, Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { formatType } from '../ir/types.js';
 import { upgradeOpset } from '../ir/upgrade/index.js';
@@ -111,6 +111,13 @@ function tensorShape(v: Value): Array<number | string | null> | undefined {
 function dtypeOf(v: Value): string | undefined {
   const t = v.type;
   return t?.kind === 'tensor' ? t.dtype : undefined;
+}
+
+/** Turns initializer `v` into a plain graph input (onnxruntime's JS API ignores feeds for inputs with initializers). */
+function asInput(g: Graph, v: Value): void {
+  v.initializer = undefined;
+  g.initializers.splice(g.initializers.indexOf(v), 1);
+  g.inputs.push(v);
 }
 
 /** Whether `name` matches one of the --freeze patterns (exact, or a prefix ending in `*`). */
@@ -282,15 +289,10 @@ export function buildTrainingStep(source: Model, options: TrainingStepOptions): 
   }
 
   // The weights become plain graph inputs; so do the running statistics.
-  const asInput = (v: Value): void => {
-    v.initializer = undefined;
-    g.initializers.splice(g.initializers.indexOf(v), 1);
-    g.inputs.push(v);
-  };
   const initOf = new Map<Value, Tensor>();
   for (const v of [...candidates, ...runningStats]) {
     initOf.set(v, v.initializer as Tensor);
-    asInput(v);
+    asInput(g, v);
   }
   const grads = buildGradients(model, loss, candidates, { addOutputs: false });
   const unreached = new Set(grads.unreached);
@@ -343,12 +345,7 @@ export function buildTrainingStep(source: Model, options: TrainingStepOptions): 
   const evaluation = clone(inference);
   const eg = evaluation.graph;
   const trainedNames = new Set(state.filter((s) => s.role !== 'optimizer').map((s) => s.name));
-  for (const v of [...eg.initializers]) {
-    if (!trainedNames.has(v.name)) continue;
-    v.initializer = undefined;
-    eg.initializers.splice(eg.initializers.indexOf(v), 1);
-    eg.inputs.push(v);
-  }
+  for (const v of [...eg.initializers]) if (trainedNames.has(v.name)) asInput(eg, v);
 
   const inShape = tensorShape(input) ?? [];
   const classes = tensorShape(logits)?.[1];
