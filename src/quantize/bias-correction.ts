@@ -34,7 +34,7 @@ import type { Graph, Model, Node, Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { constantValue } from '../passes/match.js';
 import type { Backend, Session } from '../runtime/backend.js';
-import { DEFAULT_CALIB_BATCH, singleInput } from './calibrate.js';
+import { batchSizeFor, DEFAULT_CALIB_BATCH, singleInput } from './calibrate.js';
 import { roundHalfEven } from './params.js';
 
 export type BiasCorrectionMode = 'empirical' | 'weights';
@@ -259,16 +259,14 @@ async function loadBatches(
   options: BiasCorrectionOptions,
 ): Promise<{ input: string; batches: Tensor[]; samples: number }> {
   const input = singleInput(m);
-  const d0 = input.type?.kind === 'tensor' ? input.type.shape?.[0] : undefined;
-  const fixed = typeof d0 === 'number' ? d0 : undefined;
-  const batchSize = fixed ?? options.batchSize ?? DEFAULT_CALIB_BATCH;
+  const { size: batchSize, fixed } = batchSizeFor(input, options.batchSize ?? DEFAULT_CALIB_BATCH);
   const order = sampleOrder(data.size, { shuffle: true, seed: options.seed ?? 0, limit: options.samples ?? DEFAULT_BC_SAMPLES });
   const batches: Tensor[] = [];
   let samples = 0;
   for (let start = 0; start < order.length; start += batchSize) {
     const idx = order.subarray(start, Math.min(order.length, start + batchSize));
     // A model with a fixed batch takes only full batches (unless there is no full one).
-    if (fixed && idx.length !== fixed && samples > 0) break;
+    if (fixed && idx.length !== batchSize && samples > 0) break;
     const b = await data.batch(idx);
     batches.push(b.input);
     samples += b.input.dims[0];

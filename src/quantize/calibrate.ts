@@ -20,7 +20,7 @@ import { type Batch, type Dataset, padBatch, sampleOrder } from '../data/dataset
 import { badInput } from '../errors.js';
 import { readOnnx } from '../formats/onnx/read.js';
 import { writeOnnx } from '../formats/onnx/write.js';
-import type { Graph, Model, Value } from '../ir/graph.js';
+import { type Graph, isOnnxDomain, type Model, type Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { removeIfDead } from '../passes/edit.js';
 import { constantValue } from '../passes/match.js';
@@ -115,7 +115,7 @@ export function nonNegative(v: Value, memo = new Map<Value, boolean>()): boolean
     result = c.dtype === 'float32' && c.toFloat32().every((x) => x >= 0);
   } else {
     const p = v.producer;
-    if (p && (p.domain === '' || p.domain === 'ai.onnx')) {
+    if (p && isOnnxDomain(p.domain)) {
       if (NON_NEGATIVE_OPS.has(p.opType)) result = true;
       else if (p.opType === 'Clip') {
         const lo = p.input(1) ? constantValue(p.input(1)) : undefined;
@@ -280,7 +280,7 @@ function unpack(out: Record<string, Tensor>, packed: readonly Part[], n: number)
 }
 
 /** Batch size for a model whose input fixes it, else the requested one. */
-function batchSizeFor(input: Value, requested: number): { size: number; fixed: boolean } {
+export function batchSizeFor(input: Value, requested: number): { size: number; fixed: boolean } {
   const t = input.type;
   const d = t?.kind === 'tensor' ? t.shape?.[0] : undefined;
   return typeof d === 'number' ? { size: d, fixed: true } : { size: requested, fixed: false };

@@ -24,11 +24,11 @@ import type { Dataset } from '../data/dataset.js';
 import { sampleOrder } from '../data/dataset.js';
 import { readOnnx } from '../formats/onnx/read.js';
 import { writeOnnx } from '../formats/onnx/write.js';
-import type { Graph, Model, Node, Value } from '../ir/graph.js';
+import { type Graph, isOnnxDomain, type Model, type Node, type Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { constantValue } from '../passes/match.js';
 import type { Backend } from '../runtime/backend.js';
-import { singleInput } from './calibrate.js';
+import { batchSizeFor, DEFAULT_CALIB_BATCH, DEFAULT_CALIB_SIZE, singleInput } from './calibrate.js';
 
 /** Ops between A and B through which a per-channel scale passes unchanged. */
 const HOMOGENEOUS_OPS = ['Relu', 'LeakyRelu', 'PRelu', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool'];
@@ -98,11 +98,11 @@ function isDepthwise(conv: Node, w: Tensor): boolean {
   return group > 1 && w.dims[1] === 1 && w.dims[0] === group;
 }
 
-/** Why `n` does not pass a per-channel scale through, or undefined when it does. */
 function isOnnxOp(n: Node, ...ops: string[]): boolean {
-  return (n.domain === '' || n.domain === 'ai.onnx') && ops.includes(n.opType);
+  return isOnnxDomain(n.domain) && ops.includes(n.opType);
 }
 
+/** Why `n` does not pass a per-channel scale through, or undefined when it does. */
 function blocker(n: Node): string | undefined {
   if (isOnnxOp(n, ...HOMOGENEOUS_OPS)) {
     if (n.opType === 'MaxPool' && n.outputs.filter((o) => o).length > 1) return 'MaxPool with indices';
@@ -391,14 +391,13 @@ export async function channelRanges(
     fetch.push([name, max.name]);
   }
   if (fetch.length === 0) return out;
-  const fixed = input.type?.kind === 'tensor' && typeof input.type.shape?.[0] === 'number' ? (input.type.shape[0] as number) : undefined;
-  const batchSize = fixed ?? options.batchSize ?? 8;
+  const { size: batchSize, fixed } = batchSizeFor(input, options.batchSize ?? DEFAULT_CALIB_BATCH);
   const session = await backend.createSession(copy, { threads: options.threads, memoryPattern: false });
   try {
-    const order = sampleOrder(data.size, { shuffle: true, seed: 0, limit: options.limit ?? 256 });
+    const order = sampleOrder(data.size, { shuffle: true, seed: 0, limit: options.limit ?? DEFAULT_CALIB_SIZE });
     for (let start = 0; start < order.length; start += batchSize) {
       const idx = order.subarray(start, Math.min(order.length, start + batchSize));
-      if (fixed && idx.length !== fixed) break;
+      if (fixed && idx.length !== batchSize) break;
       const batch = await data.batch(idx);
       const res = await session.run(
         { [input.name]: batch.input },

@@ -23,7 +23,7 @@ import { type BiasCorrectionMode, type BiasCorrectionReport, correctBiases } fro
 import { DEFAULT_CALIB_SIZE } from './calibrate.js';
 import { channelRanges, type EqualizeReport, equalizationTensors, equalizeCrossLayer } from './equalize.js';
 import { type FallbackReport, fallbackToFloat } from './fallback.js';
-import { castWeightsToFp16, int4Layers, type MixedPlan, type MixedReport, mixedPrecision } from './mixed.js';
+import { castWeightsToFp16, int4Layers, type MixedLayer, type MixedReport, mixedPrecision } from './mixed.js';
 import type { QuantDType } from './params.js';
 import type { QuantizeOptions, QuantizeReport, Scheme } from './schemes.js';
 import { dropPoints, type Score, Scorer } from './scoring.js';
@@ -85,7 +85,7 @@ export function wantsQuality(o: QualityOptions): boolean {
  */
 export function checkQualityOptions(o: QualityOptions, evalComing = false): void {
   if (o.maxDrop !== undefined) {
-    if (!(o.maxDrop >= 0) || !Number.isFinite(o.maxDrop)) throw badInput(`--max-drop ${o.maxDrop}: expected a number of top-1 points ≥ 0`);
+    if (!(o.maxDrop >= 0) || !Number.isFinite(o.maxDrop)) throw badInput(`--max-drop ${o.maxDrop}: expected top-1 points ≥ 0`);
     if (!o.eval && !evalComing) throw badInput('--max-drop measures top-1 accuracy: give labelled data with --eval (or use --min-sqnr)');
     if (o.eval && !o.eval.hasLabels)
       throw badInput(`--max-drop measures top-1 accuracy, but --eval ${o.eval.name} has no labels: use --min-sqnr`);
@@ -169,7 +169,7 @@ export async function qualityQuantize(
     return scorer;
   };
   let floatLayers: string[] = [];
-  let mixedPlan: MixedPlan | undefined;
+  let mixedLayers: MixedLayer[] | undefined;
   let variants: Variants | undefined;
   const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
   if (needScores) {
@@ -209,14 +209,14 @@ export async function qualityQuantize(
         backend: options.backend,
         onProgress: (d, t) => stage?.('int4 sensitivity', d, t),
         build: async (plan) => {
-          const { model: m } = await v.build({ float: plan.layers.filter((l) => l.precision !== 'int8').map((l) => l.layer) });
-          await rewriteMixed(m, plan, blockSize, options);
+          const { model: m } = await v.build({ float: notInt8(plan.layers) });
+          await rewriteMixed(m, plan.layers, blockSize, options);
           return m;
         },
       });
       quality.mixed = report;
-      mixedPlan = { layers: report.layers, bytes: 0, fitted: 0, met: report.met };
-      floatLayers = report.layers.filter((l) => l.precision !== 'int8').map((l) => l.layer);
+      mixedLayers = report.layers;
+      floatLayers = notInt8(report.layers);
     }
   }
 
@@ -226,8 +226,8 @@ export async function qualityQuantize(
   const report = variants?.layers.every((l) => floatSet.has(l.name))
     ? everyLayerFloat(model, options.scheme ?? activation, variants.layers)
     : await staticQuantize(model, { ...options, exclude, optimize: false }, activation);
-  if (mixedPlan) {
-    await rewriteMixed(model, mixedPlan, blockSize, options);
+  if (mixedLayers) {
+    await rewriteMixed(model, mixedLayers, blockSize, options);
     inferShapes(model, { registry: defaultRegistry() });
     assertValid(model, 'mixed-precision model', { registry: defaultRegistry() });
     if (quality.mixed) quality.mixed.bytes = modelStats(model).weightBytes;
@@ -314,10 +314,15 @@ function everyLayerFloat(model: Model, scheme: string, layers: Variants['layers'
   };
 }
 
+/** The layers a mixed-precision plan keeps out of int8 (excluded from static quantization). */
+function notInt8(layers: readonly MixedLayer[]): string[] {
+  return layers.filter((l) => l.precision !== 'int8').map((l) => l.layer);
+}
+
 /** int4 and fp16 rewrites of a plan's layers, on a model whose int8 layers are already QDQ. */
-async function rewriteMixed(m: Model, plan: MixedPlan, blockSize: number, options: QuantizeOptions): Promise<void> {
-  const int4 = new Set(plan.layers.filter((l) => l.precision === 'int4').map((l) => l.layer));
-  const fp16 = new Set(plan.layers.filter((l) => l.precision === 'fp16').map((l) => l.layer));
+async function rewriteMixed(m: Model, layers: readonly MixedLayer[], blockSize: number, options: QuantizeOptions): Promise<void> {
+  const int4 = new Set(layers.filter((l) => l.precision === 'int4').map((l) => l.layer));
+  const fp16 = new Set(layers.filter((l) => l.precision === 'fp16').map((l) => l.layer));
   if (int4.size > 0) await int4Layers(m, int4, blockSize, options.backend);
   if (fp16.size > 0) castWeightsToFp16(m, fp16);
 }

@@ -7,7 +7,6 @@
  * On labelled data one layer rarely moves accuracy by more than a sample or two, so ties in the
  * accuracy drop are broken by the output's noise (NSR), which is measured on the same run.
  */
-import type { Model } from '../ir/graph.js';
 import { dropPoints, type Score, type Scorer } from './scoring.js';
 import type { Variants } from './variants.js';
 
@@ -41,10 +40,7 @@ export function byWorst(a: LayerSensitivity, b: LayerSensitivity): number {
   return b.nsr - a.nsr;
 }
 
-/**
- * Quantizes each layer alone and scores it. `transform` (optional) turns the variant into what
- * is scored — mixed precision uses it to score other representations of the same layer.
- */
+/** Quantizes each layer alone and scores it. */
 export async function layerSensitivity(
   variants: Variants,
   scorer: Scorer,
@@ -69,15 +65,6 @@ export async function layerSensitivity(
     layers: result,
     ms: performance.now() - t0,
   };
-}
-
-/** Scores one model standing for one layer's representation (used for int4/fp16 variants too). */
-export async function scoreLayer(
-  layer: { name: string; op: string; depthwise: boolean },
-  model: Model,
-  scorer: Scorer,
-): Promise<LayerSensitivity> {
-  return entry(layer, await scorer.score(model), scorer);
 }
 
 function entry(l: { name: string; op: string; depthwise: boolean }, s: Score, scorer: Scorer): LayerSensitivity {

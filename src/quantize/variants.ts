@@ -12,7 +12,7 @@
 import type { Dataset } from '../data/dataset.js';
 import { readOnnx } from '../formats/onnx/read.js';
 import { writeOnnx } from '../formats/onnx/write.js';
-import type { Model, Node, Value } from '../ir/graph.js';
+import { isOnnxDomain, type Model, type Node, type Value } from '../ir/graph.js';
 import { defaultRegistry } from '../ops/index.js';
 import { inferShapes } from '../ops/infer.js';
 import { constantValue } from '../passes/match.js';
@@ -85,7 +85,7 @@ function epilogue(n: Node): Node[] {
   let v = n.outputs[0];
   while (v && v.uses.length === 1 && !v.isGraphOutput) {
     const c = v.uses[0].node;
-    if (COMPUTE.has(c.opType) || (c.domain !== '' && c.domain !== 'ai.onnx') || c.subgraphs().length > 0) break;
+    if (COMPUTE.has(c.opType) || !isOnnxDomain(c.domain) || c.subgraphs().length > 0) break;
     if (c.outputs.filter((o) => o).length !== 1) break;
     if (!c.inputs.every((x) => !x || x === v || constantValue(x))) break;
     out.push(c);

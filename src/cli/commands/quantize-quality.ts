@@ -75,11 +75,7 @@ export function parseQualityFlags(opts: QualityFlags): Omit<QualityOptions, 'eva
     q.biasCorrectionSamples = parseInteger('--bias-correction-samples', opts.biasCorrectionSamples, 1);
   }
   if (opts.evalSize !== undefined) q.evalSize = parseInteger('--eval-size', opts.evalSize, 1);
-  if (opts.maxDrop !== undefined) {
-    q.maxDrop = number('--max-drop', opts.maxDrop);
-    if (q.maxDrop < 0) throw badInput(`--max-drop ${opts.maxDrop}: expected top-1 points ≥ 0`);
-    if (!opts.eval) throw badInput('--max-drop measures top-1 accuracy: give labelled data with --eval (or use --min-sqnr)');
-  }
+  if (opts.maxDrop !== undefined) q.maxDrop = number('--max-drop', opts.maxDrop);
   if (opts.minSqnr !== undefined) q.minSqnr = number('--min-sqnr', opts.minSqnr);
   if (opts.sensitivity) q.sensitivity = true;
   if (opts.sizeBudget !== undefined) q.sizeBudget = number('--size-budget', opts.sizeBudget);
