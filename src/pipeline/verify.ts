@@ -17,6 +17,8 @@ import { readTflite } from '../formats/tflite/read.js';
 import { type DType, isInteger } from '../ir/dtype.js';
 import type { Model, Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
+import { invertPerm, isIdentityPerm, permuteShape } from '../passes/perm.js';
+import { type QuantDType, qrange } from '../quantize/params.js';
 import type { Backend, Session } from '../runtime/backend.js';
 import { requiredInputs } from '../runtime/feeds.js';
 import { loadTflite, type TfliteRunner, type TfliteTensorInfo } from '../runtime/tflite.js';
@@ -107,7 +109,7 @@ function randomInput(
   const n = refDims.reduce((a, b) => a * b, 1);
   if (q) {
     // Values the quantized input represents exactly, so both models see the same numbers.
-    const [lo, hi] = info.dtype === 'int8' ? [-128, 127] : [0, 255];
+    const [lo, hi] = qrange(info.dtype as QuantDType);
     return Tensor.from(
       'float32',
       refDims,
@@ -183,13 +185,7 @@ export async function verifyTflite(tfliteBytes: Uint8Array, reference: Model, op
     const refTypes = new Map(refInputs.map((v) => [v.name, v.type?.kind === 'tensor' ? v.type.dtype : undefined]));
     session = await options.backend.createSession(reference, { threads: options.threads });
     const refSession = session;
-    const refDimsOf = (p: IoPair): number[] => {
-      const dims = new Array<number>(p.tflite.shape.length);
-      (p.perm as number[]).forEach((axis, i) => {
-        dims[axis] = p.tflite.shape[i];
-      });
-      return dims;
-    };
+    const refDimsOf = (p: IoPair): number[] => permuteShape(p.tflite.shape, invertPerm(p.perm as number[]));
 
     const acc = new AgreementAccumulator();
     const scales = new Map<string, number>();
@@ -202,6 +198,7 @@ export async function verifyTflite(tfliteBytes: Uint8Array, reference: Model, op
       for (const p of inputPairs) tflFeeds[p.tflite.name] = toTflite(refFeeds[p.reference], p);
       const got = await runner.run(tflFeeds);
       const want = await refSession.run(refFeeds);
+      const cands = new Map<IoPair, Tensor>();
       for (const p of outputPairs) {
         const ref = want[p.reference];
         if (!p.perm) {
@@ -214,6 +211,7 @@ export async function verifyTflite(tfliteBytes: Uint8Array, reference: Model, op
           p.perm = perm;
         }
         const cand = fromTflite(got[p.tflite.name], p);
+        cands.set(p, cand);
         const real = ref.dtype === 'float32' ? ref : Tensor.from('float32', ref.dims, ref.toFloat32());
         acc.add(p.reference, real, cand, count);
         const data = real.toFloat32();
@@ -231,7 +229,7 @@ export async function verifyTflite(tfliteBytes: Uint8Array, reference: Model, op
         if ([...l].some((x) => x < 0n || Number(x) >= classes)) labelled = false;
         else {
           hitsRef += countHits(ref.toFloat32(), classes, l, count).top1;
-          hitsTflite += countHits(fromTflite(got[first.tflite.name], first).toFloat32(), classes, l, count).top1;
+          hitsTflite += countHits((cands.get(first) as Tensor).toFloat32(), classes, l, count).top1;
         }
       } else labelled = false;
     };
@@ -290,7 +288,7 @@ export async function verifyTflite(tfliteBytes: Uint8Array, reference: Model, op
       inputs: inputPairs.map((p) => ({
         tflite: p.tflite.name,
         reference: p.reference,
-        transposed: !(p.perm ?? []).every((a, i) => a === i),
+        transposed: !isIdentityPerm(p.perm ?? []),
         ...(p.quantization ? { quantized: { ...p.quantization, dtype: p.tflite.dtype } } : {}),
       })),
       outputs,

@@ -10,6 +10,7 @@ import { shapeSize, Tensor } from '../ir/tensor.js';
 import type { Shape } from '../ir/types.js';
 import { transposeTensor } from '../ops/shape.js';
 import { invertPerm, isIdentityPerm } from '../passes/perm.js';
+import { type QuantDType, qrange } from '../quantize/params.js';
 import type { TfliteTensorInfo } from './tflite-runner.js';
 
 export interface IoQuantization {
@@ -30,7 +31,7 @@ export interface IoPair {
 }
 
 /** Axis order of the reference's axes in a channels-last tensor: [0, 2, …, r−1, 1]. */
-export function channelsLast(rank: number): number[] {
+function channelsLast(rank: number): number[] {
   if (rank < 3) return Array.from({ length: rank }, (_, i) => i);
   return [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2), 1];
 }
@@ -84,8 +85,8 @@ function roundHalfAway(x: number): number {
 }
 
 /** Quantizes real values for an int8/uint8 TFLite input (round half away from zero, as TFLite does, then clamp). */
-export function quantizeInput(values: Float32Array, info: TfliteTensorInfo, q: IoQuantization): Tensor {
-  const [lo, hi] = info.dtype === 'int8' ? [-128, 127] : [0, 255];
+function quantizeInput(values: Float32Array, info: TfliteTensorInfo, q: IoQuantization): Tensor {
+  const [lo, hi] = qrange(info.dtype as QuantDType);
   const out = info.dtype === 'int8' ? new Int8Array(values.length) : new Uint8Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = Math.min(hi, Math.max(lo, roundHalfAway(values[i] / q.scale) + q.zeroPoint));
   return Tensor.from(info.dtype, info.shape, out);

@@ -11,18 +11,9 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { badInput, firstLine } from '../errors.js';
-import { type TfliteWasm, type TfliteWasmModule, wasmGlobal } from './tflite-runner.js';
-
-type Factory = (options: {
-  wasmBinary: Uint8Array;
-  print: (line: string) => void;
-  printErr: (line: string) => void;
-  locateFile: (path: string) => string;
-}) => Promise<TfliteWasmModule>;
+import { instantiateTfliteWasm, type TfliteWasm, type TfliteWasmFactory, wasmGlobal } from './tflite-runner.js';
 
 const require = createRequire(import.meta.url);
-/** The log is capped so a model that makes the interpreter complain per tensor cannot grow it without end. */
-const MAX_LOG_LINES = 200;
 
 let loading: Promise<TfliteWasm> | undefined;
 
@@ -40,29 +31,16 @@ async function load(): Promise<TfliteWasm> {
   const build = wasmGlobal.validate(simdBinary) ? 'simd' : 'plain';
   const base = build === 'simd' ? 'tflite_web_api_cc_simd' : 'tflite_web_api_cc';
   const wasmBinary = build === 'simd' ? simdBinary : readFileSync(join(folder, `${base}.wasm`));
-  const factory = require(join(folder, `${base}.js`)) as Factory;
-  let log: string[] = [];
-  const keep = (line: string): void => {
-    if (log.length < MAX_LOG_LINES) log.push(line);
-  };
-  const module = await factory({
+  const factory = require(join(folder, `${base}.js`)) as TfliteWasmFactory;
+  return instantiateTfliteWasm(
+    factory,
     wasmBinary,
-    print: keep,
-    printErr: keep,
-    locateFile: (path) => join(folder, path),
-  });
-  return {
-    module,
     build,
-    takeLog() {
-      const lines = log;
-      log = [];
-      return lines;
-    },
-    discard() {
+    (path) => join(folder, path),
+    () => {
       loading = undefined;
     },
-  };
+  );
 }
 
 /** The process's interpreter module, loaded on first use (~0.2 s). */

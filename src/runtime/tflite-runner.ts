@@ -71,6 +71,42 @@ export interface TfliteWasm {
 
 export type TfliteWasmProvider = () => Promise<TfliteWasm>;
 
+/** The emscripten factory of tflite_web_api_cc[_simd].js. */
+export type TfliteWasmFactory = (options: {
+  wasmBinary: Uint8Array;
+  print: (line: string) => void;
+  printErr: (line: string) => void;
+  locateFile: (path: string) => string;
+}) => Promise<TfliteWasmModule>;
+
+/** The log is capped so a model that makes the interpreter complain per tensor cannot grow it without end. */
+const MAX_LOG_LINES = 200;
+
+/** Instantiates the module with its log captured (never printed); shared by the Node and browser loaders. */
+export async function instantiateTfliteWasm(
+  factory: TfliteWasmFactory,
+  wasmBinary: Uint8Array,
+  build: 'simd' | 'plain',
+  locateFile: (path: string) => string,
+  discard: () => void,
+): Promise<TfliteWasm> {
+  let log: string[] = [];
+  const keep = (line: string): void => {
+    if (log.length < MAX_LOG_LINES) log.push(line);
+  };
+  const module = await factory({ wasmBinary, print: keep, printErr: keep, locateFile });
+  return {
+    module,
+    build,
+    takeLog() {
+      const lines = log;
+      log = [];
+      return lines;
+    },
+    discard,
+  };
+}
+
 export interface TfliteTensorInfo {
   name: string;
   shape: number[];

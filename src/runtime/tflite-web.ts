@@ -6,22 +6,15 @@
  * it is fetched and evaluated to get at its `tflite_web_api_ModuleFactory`.
  */
 import {
+  instantiateTfliteWasm,
   openTflite,
   type TfliteOpenOptions,
   type TfliteRunner,
   type TfliteWasm,
-  type TfliteWasmModule,
+  type TfliteWasmFactory,
   wasmGlobal,
 } from './tflite-runner.js';
 
-type Factory = (options: {
-  wasmBinary: Uint8Array;
-  print: (line: string) => void;
-  printErr: (line: string) => void;
-  locateFile: (path: string) => string;
-}) => Promise<TfliteWasmModule>;
-
-const MAX_LOG_LINES = 200;
 const loaded = new Map<string, Promise<TfliteWasm>>();
 
 async function fetchBytes(url: string): Promise<Uint8Array> {
@@ -38,24 +31,16 @@ async function load(base: string): Promise<TfliteWasm> {
   const r = await fetch(`${base}${name}.js`);
   if (!r.ok) throw new Error(`cannot fetch ${base}${name}.js: HTTP ${r.status}`);
   const source = await r.text();
-  const factory = new Function(`${source}\nreturn tflite_web_api_ModuleFactory;`)() as Factory;
-  let log: string[] = [];
-  const keep = (line: string): void => {
-    if (log.length < MAX_LOG_LINES) log.push(line);
-  };
-  const module = await factory({ wasmBinary, print: keep, printErr: keep, locateFile: (path) => `${base}${path}` });
-  return {
-    module,
+  const factory = new Function(`${source}\nreturn tflite_web_api_ModuleFactory;`)() as TfliteWasmFactory;
+  return instantiateTfliteWasm(
+    factory,
+    wasmBinary,
     build,
-    takeLog() {
-      const lines = log;
-      log = [];
-      return lines;
-    },
-    discard() {
+    (path) => `${base}${path}`,
+    () => {
       loaded.delete(base);
     },
-  };
+  );
 }
 
 /** The interpreter module served from `baseUrl` (a folder URL), loaded once per page. */

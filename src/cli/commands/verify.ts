@@ -34,7 +34,7 @@ export function parseTolerance(text: string): number {
   return t;
 }
 
-export function parseIoLayout(text: string): IoLayout {
+function parseIoLayout(text: string): IoLayout {
   if (text === 'auto') return 'auto';
   if (text === 'nchw') return 'same';
   if (text === 'nhwc') return 'nhwc';

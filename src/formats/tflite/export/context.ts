@@ -11,7 +11,7 @@ import { isStaticShape, isTensorType } from '../../../ir/types.js';
 import { transposeTensor } from '../../../ops/shape.js';
 import { Builtin, TensorType, type TensorTypeValue, type TfliteOptions, type TfliteQuantization } from '../model.js';
 import type { TfliteBuilder } from './builder.js';
-import { conversionPerm, identity, permuteFloats, permuteShape, sameDataOrder, samePerm } from './layout.js';
+import { conversionPerm, identity, isIdentityPerm, permuteFloats, permuteShape, sameDataOrder, samePerm } from './layout.js';
 import { type ActivationParams, paramsFromData, quantization } from './quant.js';
 
 export type Precision = 'fp32' | 'fp16' | 'dynamic' | 'int8';
@@ -52,6 +52,8 @@ export class LowerContext {
   /** The model's opset is below 13: Softmax coerces its input to 2-D around `axis`. */
   legacySoftmax = false;
   private readonly reps = new Map<Value, Rep[]>();
+  /** paramsOf's answer for constants (a scan of the whole constant), computed once. */
+  private readonly constParams = new Map<Value, ActivationParams>();
 
   constructor(b: TfliteBuilder, settings: LowerSettings, activationParams: ReadonlyMap<Value, ActivationParams> = new Map()) {
     this.b = b;
@@ -114,7 +116,15 @@ export class LowerContext {
 
   /** Parameters an int8 tensor of `v` has or would have; undefined when `v` cannot be int8. */
   paramsOf(v: Value): ActivationParams | undefined {
-    if (this.isConstant(v)) return v.initializer ? paramsFromData(v.initializer.toFloat32()) : undefined;
+    if (this.isConstant(v)) {
+      if (!v.initializer) return undefined;
+      let p = this.constParams.get(v);
+      if (!p) {
+        p = paramsFromData(v.initializer.toFloat32());
+        this.constParams.set(v, p);
+      }
+      return p;
+    }
     const rep = this.reps.get(v)?.find((r) => r.kind === 'int8');
     return rep?.params ?? this.activationParams.get(v);
   }
@@ -201,10 +211,9 @@ export class LowerContext {
   tensorOperand(name: string, t: Tensor, rank: number, perm: readonly number[], kind: Kind = 'float', params?: ActivationParams): number {
     const dims = [...new Array<number>(Math.max(0, rank - t.dims.length)).fill(1), ...t.dims];
     const shape = permuteShape(dims, perm);
-    if (t.dtype === 'float32' && kind === 'float')
-      return this.floatConst(`${name}${isIdentity(perm) ? '' : `/${layoutTag(perm)}`}`, permuteFloats(t.toFloat32(), dims, perm), shape);
+    const tag = `${name}${isIdentityPerm(perm) ? '' : `/${layoutTag(perm)}`}`;
+    if (t.dtype === 'float32' && kind === 'float') return this.floatConst(tag, permuteFloats(t.toFloat32(), dims, perm), shape);
     const laid = transposeTensor(t.reshape(dims), perm);
-    const tag = `${name}${isIdentity(perm) ? '' : `/${layoutTag(perm)}`}`;
     if (t.dtype === 'int64' || t.dtype === 'int32') {
       return this.b.constant({ name: tag, shape, type: TensorType.INT32 }, int32Bytes(laid.toNumbers()));
     }
@@ -307,12 +316,8 @@ export class LowerContext {
   }
 }
 
-function isIdentity(perm: readonly number[]): boolean {
-  return perm.every((a, i) => a === i);
-}
-
 function layoutTag(perm: readonly number[]): string {
-  if (isIdentity(perm)) return 'nchw';
+  if (isIdentityPerm(perm)) return 'nchw';
   if (perm.length === 4 && samePerm(perm, [0, 2, 3, 1])) return 'nhwc';
   return `perm${perm.join('')}`;
 }
@@ -321,7 +326,7 @@ function sameParams(a: ActivationParams | undefined, b: ActivationParams | undef
   return a !== undefined && b !== undefined && Math.fround(a.scale) === Math.fround(b.scale) && a.zeroPoint === b.zeroPoint;
 }
 
-export function int32Bytes(values: readonly number[]): Uint8Array {
+function int32Bytes(values: readonly number[]): Uint8Array {
   const a = Int32Array.from(values, (x) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, x)));
   return new Uint8Array(a.buffer);
 }

@@ -85,9 +85,13 @@ export function choosePadding(w: Window, inHW: readonly number[], outHW: readonl
     return out === outHW[i] && Math.floor(total / 2) === w.pads[i];
   });
   if (same) return { padding: 0 };
-  // Explicit: pad the end far enough that VALID gives ONNX's output size (ceil_mode included).
-  const end = [0, 1].map((i) => Math.max(0, (outHW[i] - 1) * w.strides[i] + eff[i] - inHW[i] - w.pads[i]));
-  return { explicit: [w.pads[0], w.pads[1], end[0], end[1]] };
+  return { explicit: explicitPads(w, inHW, outHW) };
+}
+
+/** ONNX's begin pads, and the end padded far enough that VALID gives ONNX's output size (ceil_mode included). */
+export function explicitPads(w: Window, inHW: readonly number[], outHW: readonly number[]): number[] {
+  const end = [0, 1].map((i) => Math.max(0, (outHW[i] - 1) * w.strides[i] + (w.kernel[i] - 1) * w.dilations[i] + 1 - inHW[i] - w.pads[i]));
+  return [w.pads[0], w.pads[1], end[0], end[1]];
 }
 
 /**

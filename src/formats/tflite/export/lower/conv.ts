@@ -25,7 +25,13 @@ function convOptions(padding: number, strides: number[], dilations: number[], ac
 }
 
 /** NHWC input, explicitly padded first when SAME/VALID cannot express the pads. */
-function paddedInput(ctx: LowerContext, x: Value, kind: Kind, explicit: number[], padValue?: number): { tensor: number; hw: number[] } {
+export function paddedInput(
+  ctx: LowerContext,
+  x: Value,
+  kind: Kind,
+  explicit: number[],
+  padValue?: number,
+): { tensor: number; hw: number[] } {
   const t = ctx.read(x, NHWC, kind);
   const [n, c, h, w] = ctx.shape(x);
   if (explicit.every((p) => p === 0)) return { tensor: t, hw: [h, w] };
@@ -44,8 +50,6 @@ function paddedInput(ctx: LowerContext, x: Value, kind: Kind, explicit: number[]
   }
   return { tensor: out, hw };
 }
-
-export { paddedInput };
 
 function biasData(ctx: LowerContext, node: Node, channels: number): Float32Array {
   const b = node.input(2);
@@ -191,7 +195,7 @@ export function lowerConvTranspose(ctx: LowerContext, node: Node): void {
   const fdims = [w.dims[1], w.dims[2], w.dims[3], w.dims[0]];
   const base = node.name || out.name;
   const weights = layerWeights(ctx, `${base}/filter`, filter, fdims, 'tconv', kind);
-  const bias = node.input(2) ? ctx.constant(node.input(2) as Value, 'bias', node).toFloat32() : new Float32Array(fdims[0]);
+  const bias = biasData(ctx, node, fdims[0]);
   const b = layerBias(ctx, `${base}/bias`, bias, kind, xin, weights);
   const shape = ctx.int32Const(`${base}/output_shape`, [os[0], os[2], os[3], os[1]]);
   const y = ctx.produce(out, NHWC, kind);

@@ -10,7 +10,7 @@ import type { Node } from '../../../../ir/graph.js';
 import { Builtin } from '../../model.js';
 import type { Kind, LowerContext } from '../context.js';
 import { axisIn, NHWC } from '../layout.js';
-import { choosePadding, input, refuse, window2d } from './common.js';
+import { choosePadding, explicitPads, input, refuse, window2d } from './common.js';
 import { paddedInput } from './conv.js';
 
 export function lowerPool(ctx: LowerContext, node: Node): void {
@@ -35,7 +35,8 @@ export function lowerPool(ctx: LowerContext, node: Node): void {
   // Pooling keeps its input's parameters in int8.
   const kind: Kind = ctx.canInt8(x) ? 'int8' : 'float';
   if (kind === 'float') ctx.floatOp(node);
-  const explicit = 'explicit' in choice ? choice.explicit : padding === -1 ? explicitPads(win.pads, xs, os, win) : [0, 0, 0, 0];
+  const explicit =
+    'explicit' in choice ? choice.explicit : padding === -1 ? explicitPads(win, [xs[2], xs[3]], [os[2], os[3]]) : [0, 0, 0, 0];
   if (padding === -1) padding = 1;
   const padded = paddedInput(ctx, x, kind, explicit, max ? Number.NEGATIVE_INFINITY : undefined);
   const y = ctx.produce(out, NHWC, kind, kind === 'int8' ? ctx.paramsOf(x) : undefined);
@@ -54,11 +55,6 @@ export function lowerPool(ctx: LowerContext, node: Node): void {
     { type: 'Pool2DOptions', fields },
     kind === 'int8' ? 2 : 1,
   );
-}
-
-function explicitPads(pads: number[], xs: number[], os: number[], win: { strides: number[]; kernel: number[] }): number[] {
-  const end = [0, 1].map((i) => Math.max(0, (os[2 + i] - 1) * win.strides[i] + win.kernel[i] - xs[2 + i] - pads[i]));
-  return [pads[0], pads[1], end[0], end[1]];
 }
 
 export function lowerGlobalPool(ctx: LowerContext, node: Node): void {
